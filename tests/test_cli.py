@@ -5,8 +5,10 @@ import shutil
 import subprocess
 
 import imageio.v3 as iio
+import numpy as np
 
 from hmgdm_core.cli import main
+from hmgdm_core.downstream import ClassificationData, SurvivalData, save_classification_npz, save_survival_npz
 
 
 def test_info_text_and_json(capsys):
@@ -43,3 +45,39 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--slide", str(tmp_path / "missing.svs")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("hmgdm demo: error:") and "no such file" in err
+
+
+def test_classify_command(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    labels = np.repeat(["tumour", "stroma", "lympho"], 40)
+    centres = {"tumour": 0.0, "stroma": 3.0, "lympho": 6.0}
+    embeddings = np.stack([rng.normal(centres[c], 1.0, 8) for c in labels]).astype(np.float32)
+    groups = np.array([f"slide{i % 10}" for i in range(len(labels))])
+    save_classification_npz(tmp_path / "emb.npz", ClassificationData(embeddings, labels, groups))
+    assert main(["classify", str(tmp_path / "emb.npz"), "--out", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy" in out and "macro" in out.lower()
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["summary"]["accuracy"]["mean"] > 0.9
+
+
+def test_survival_command(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    risk = rng.normal(size=60)
+    bags = [rng.normal(size=(12, 6)) + risk[i] * np.eye(6)[0] for i in range(60)]
+    times = rng.exponential(np.exp(-1.5 * risk)) + 0.01
+    events = (rng.random(60) < 0.8).astype(np.int64)
+    data = SurvivalData(bags, times, events, np.array([f"p{i}" for i in range(60)]))
+    save_survival_npz(tmp_path / "cohort.npz", data)
+    argv = ["survival", str(tmp_path / "cohort.npz"), "--folds", "3", "--epochs", "15",
+            "--plot", str(tmp_path / "km.png"), "--out", str(tmp_path / "s.json")]
+    assert main(argv) == 0
+    assert "c-index" in capsys.readouterr().out.lower()
+    assert iio.imread(tmp_path / "km.png").ndim == 3
+    assert 0.0 <= json.loads((tmp_path / "s.json").read_text())["pooled_cindex"] <= 1.0
+
+
+def test_classify_bad_file(tmp_path, capsys):
+    np.savez(tmp_path / "bad.npz", embeddings=np.zeros((4, 2)))
+    assert main(["classify", str(tmp_path / "bad.npz")]) == 2
+    assert "labels" in capsys.readouterr().err

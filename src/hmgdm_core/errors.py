@@ -5,7 +5,7 @@ Every error a user can cause by what they pass in (a file, a region, an image) i
 ``InputError`` to handle all of them; the subclasses tell which stage refused.
 """
 
-__all__ = ["DownstreamError", "HmgdmError", "InputError", "NoTissueError", "RegionError", "SlideError"]
+__all__ = ["DownstreamError", "HmgdmError", "InputError", "NoTissueError", "RegionError", "SlideError", "TrainingError"]
 
 
 class HmgdmError(Exception):
@@ -38,3 +38,7 @@ class DownstreamError(InputError):
     A file lacks a key, arrays disagree in length or hold NaNs, or a class has fewer groups
     than folds.
     """
+
+
+class TrainingError(HmgdmError):
+    """Training cannot go on (e.g. repeated non-finite losses); the message says what to change."""
