@@ -1,0 +1,200 @@
+"""Graph datasets: many entity graphs with optional labels and group ids, for pretraining and probes.
+
+:class:`GraphDataset` is a ``torch.utils.data.Dataset`` of :class:`EntityGraph`, so
+``torch_geometric.loader.DataLoader(dataset, batch_size=32)`` batches it directly. Graphs are
+held in their compact storage form (uint8 windows, one row per undirected pair; see
+:mod:`hmgdm_core.graph.storage`) and expanded to float32 on access: 2,400 Kather tiles take
+~0.3 GB instead of ~2.5 GB.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from hmgdm_core.errors import InputError
+from hmgdm_core.graph.build import GraphConfig, graph_from_image
+from hmgdm_core.graph.contract import EntityGraph
+from hmgdm_core.graph.storage import graph_to_record, load_records, record_to_graph, save_records
+from hmgdm_core.io.region import Region
+
+__all__ = ["GraphDataset", "dataset_from_folder", "dataset_from_region"]
+
+
+class GraphDataset(Dataset):
+    """A list of entity graphs, stored compactly; indexing returns an :class:`EntityGraph`.
+
+    Parameters
+    ----------
+    records : list of dict
+        Graph records (:func:`~hmgdm_core.graph.storage.graph_to_record`).
+    """
+
+    def __init__(self, records: list[dict]) -> None:
+        self.records = list(records)
+
+    @classmethod
+    def from_graphs(cls, graphs: Sequence[EntityGraph]) -> GraphDataset:
+        """A dataset of ``graphs`` (each validated and compacted)."""
+        return cls([graph_to_record(g) for g in graphs])
+
+    @classmethod
+    def load(cls, path: str | Path) -> GraphDataset:
+        """Read a dataset written by :meth:`save` (no pickled objects)."""
+        return cls(load_records(path))
+
+    def save(self, path: str | Path) -> Path:
+        """Write the dataset to one file; returns its path."""
+        return save_records(self.records, path)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int | slice | Sequence[int]) -> EntityGraph | GraphDataset:
+        if isinstance(index, slice):
+            return GraphDataset(self.records[index])
+        if isinstance(index, (int, np.integer)):
+            return record_to_graph(self.records[int(index)])
+        return GraphDataset([self.records[int(i)] for i in index])
+
+    def __iter__(self) -> Iterator[EntityGraph]:
+        for record in self.records:
+            yield record_to_graph(record)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Graph labels ``y``, shape (len,), int64; -1 where a graph has none."""
+        return np.array([int(r["y"][0]) if "y" in r else -1 for r in self.records], dtype=np.int64)
+
+    @property
+    def groups(self) -> list[str | None]:
+        """Group id (e.g. slide) of each graph, None where unset."""
+        import json
+
+        return [json.loads(r["meta"]).get("group") for r in self.records]
+
+
+def _labelled(graph: EntityGraph, label: int | None, group: str | None) -> EntityGraph:
+    if label is not None:
+        graph.y = torch.tensor([label], dtype=torch.int64)
+    if group is not None:
+        graph.group = group
+    return graph
+
+
+def dataset_from_folder(
+    folder: str | Path,
+    mpp: float,
+    config: GraphConfig | None = None,
+    *,
+    index_csv: str = "index.csv",
+    path_column: str = "path",
+    label_column: str | None = "class_index",
+    group_column: str | None = "slide",
+    progress: Callable[[int, int], None] | None = None,
+) -> GraphDataset:
+    """Build one graph per patch image of a folder listed in a CSV index (e.g. the Kather tiles).
+
+    Parameters
+    ----------
+    folder : str or Path
+        Folder holding the images and the index.
+    mpp : float
+        µm per pixel of the patches (Kather 2016: 0.495).
+    config : GraphConfig, optional
+        What to build (default: ``GraphConfig()``).
+    index_csv : str
+        CSV file in ``folder``, one row per image.
+    path_column : str
+        Column with the image path relative to ``folder``.
+    label_column, group_column : str or None
+        Columns with an integer class label and a group id (slide); None to omit.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each image.
+
+    Returns
+    -------
+    GraphDataset
+        In index order; ``pos`` is in each patch's own pixels (the patch is its own level 0).
+    """
+    import imageio.v3 as iio
+
+    config = config or GraphConfig()
+    folder = Path(folder)
+    index = folder / index_csv
+    if not index.is_file():
+        raise InputError(f"No index {index}; give a CSV with a '{path_column}' column listing the images.")
+    with index.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    records = []
+    for done, row in enumerate(rows, start=1):
+        image = iio.imread(folder / row[path_column])
+        if image.ndim == 3 and image.shape[2] == 4:
+            image = image[..., :3]
+        graph = graph_from_image(image, mpp, config)
+        label = int(row[label_column]) if label_column else None
+        group = row[group_column] if group_column else None
+        records.append(graph_to_record(_labelled(graph, label, group)))
+        if progress is not None:
+            progress(done, len(rows))
+    return GraphDataset(records)
+
+
+def dataset_from_region(
+    image: np.ndarray,
+    region: Region,
+    patch_size: int,
+    config: GraphConfig | None = None,
+    *,
+    group: str | None = None,
+) -> GraphDataset:
+    """Cut a region's image into non-overlapping square patches and build one graph per patch.
+
+    Parameters
+    ----------
+    image : ndarray, shape region.shape + (3,), uint8
+        The region's image (e.g. ``slide.read(region)``).
+    region : Region
+        Where the image lies; each patch gets its own sub-region, so ``pos`` stays in level-0
+        (y, x) pixels of the slide.
+    patch_size : int
+        Patch side in read pixels; partial patches at the right and bottom edges are dropped.
+    config : GraphConfig, optional
+        What to build (default: ``GraphConfig()``).
+    group : str, optional
+        Group id given to every graph (e.g. the slide name).
+
+    Returns
+    -------
+    GraphDataset
+        Patches in row-major order.
+    """
+    config = config or GraphConfig()
+    rows, cols = region.shape
+    if image.shape[:2] != (rows, cols):
+        raise InputError(f"The image {image.shape[:2]} is not the size of its region {(rows, cols)}.")
+    if patch_size < 1 or patch_size > min(rows, cols):
+        raise InputError(f"patch_size must be between 1 and {min(rows, cols)} pixels, got {patch_size}.")
+    d = region.downsample
+    records = []
+    for y in range(0, rows - patch_size + 1, patch_size):
+        for x in range(0, cols - patch_size + 1, patch_size):
+            side = max(1, round(patch_size * d))
+            # The sub-region's own mpp makes its read shape exactly the patch, even for a fractional downsample.
+            sub = Region(
+                region.y + round(y * d),
+                region.x + round(x * d),
+                side,
+                side,
+                region.base_mpp,
+                region.base_mpp * side / patch_size,
+            )
+            patch = np.ascontiguousarray(image[y : y + patch_size, x : x + patch_size])
+            graph = graph_from_image(patch, float(region.mpp), config, sub)
+            records.append(graph_to_record(_labelled(graph, None, group)))
+    return GraphDataset(records)
