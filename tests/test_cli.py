@@ -8,7 +8,10 @@ import imageio.v3 as iio
 import numpy as np
 
 from hmgdm_core.cli import main
+from hmgdm_core.demo import run_demo
 from hmgdm_core.downstream import ClassificationData, SurvivalData, save_classification_npz, save_survival_npz
+from hmgdm_core.graph import load_graph
+from hmgdm_core.train import load_checkpoint
 
 
 def test_info_text_and_json(capsys):
@@ -29,9 +32,11 @@ def test_console_script_is_installed():
     assert result.stdout.startswith("hmgdm ")
 
 
-def test_demo_reports_and_writes_thumbnail(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
+def test_demo_runs_the_pipeline(tmp_path):
+    lines = []
+    summary = run_demo(tmp_path, steps=24, echo=lines.append)
+    out = "\n".join(lines)
+    assert summary["loss_last"] < summary["loss_first"]
     assert "level 0      2967 x 2220 px" in out
     assert "0.4990 at level 0" in out
     assert "tissue" in out and "CC0" in out
@@ -39,6 +44,14 @@ def test_demo_reports_and_writes_thumbnail(tmp_path, capsys):
     assert thumb.shape == (1024, 766, 3)
     # The tissue outline is drawn in pure green.
     assert ((thumb == (0, 200, 0)).all(axis=-1)).sum() > 100
+    for kind in ("nuclei", "tissue"):
+        graph = load_graph(tmp_path / f"{kind}_graph.pt")
+        assert graph.kind == kind and graph.num_nodes > 100
+        assert f"{kind} graph: {graph.num_nodes} nodes" in out
+    assert "step  20" in out and "lower) in" in out
+    assert load_checkpoint(next((tmp_path / "pretrain").glob("checkpoint-*24.pt"))).meta["step"] == 24
+    with np.load(tmp_path / "embeddings.npz") as f:
+        assert f["embeddings"].ndim == 2 and np.isfinite(f["embeddings"]).all()
 
 
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
@@ -81,3 +94,48 @@ def test_classify_bad_file(tmp_path, capsys):
     np.savez(tmp_path / "bad.npz", embeddings=np.zeros((4, 2)))
     assert main(["classify", str(tmp_path / "bad.npz")]) == 2
     assert "labels" in capsys.readouterr().err
+
+
+def test_graph_pretrain_embed_classify_chain(tmp_path, kather_dir, capsys):
+    """The CLI end to end on 36 real Kather tiles: folder -> graphs -> pretrain -> embed -> classify."""
+    import csv
+    import shutil
+
+    rows = list(csv.DictReader((kather_dir / "index.csv").open()))
+    chosen = []
+    for cls in ("1", "4", "7"):  # tumour, lymphocytes, adipose: 12 tiles each from distinct slides first
+        of_class = [r for r in rows if r["class_index"] == cls]
+        seen, picked = set(), []
+        for r in of_class:
+            if r["slide"] not in seen or len(seen) >= 4:
+                seen.add(r["slide"])
+                picked.append(r)
+            if len(picked) == 12:
+                break
+        chosen += picked
+    tiles = tmp_path / "tiles"
+    for r in chosen:
+        (tiles / r["path"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(kather_dir / r["path"], tiles / r["path"])
+    with (tiles / "index.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(chosen)
+
+    assert main(["graph", str(tiles), "--folder", "--mpp", "0.495", "--out", str(tmp_path / "g.pt")]) == 0
+    assert "36 tissue graphs" in capsys.readouterr().out
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"model": {"embed_dim": 32, "hidden_dim": 16, "latent_mlp_dim": 8,
+                                            "time_mlp_dim": 32, "block_mlp_dim": 16}}))
+    argv = ["pretrain", str(tmp_path / "g.pt"), "--out", str(tmp_path / "run"), "--config", str(config),
+            "--steps", "3", "--batch-size", "4", "--device", "cpu"]
+    assert main(argv) == 0
+    assert "finished at step 3" in capsys.readouterr().out
+    checkpoint = next((tmp_path / "run").glob("checkpoint-*3.pt"))
+    assert main(["embed", str(checkpoint), str(tmp_path / "g.pt"), "--out", str(tmp_path / "e.npz"),
+                 "--device", "cpu"]) == 0
+    assert "ready for `hmgdm classify`" in capsys.readouterr().out
+    with np.load(tmp_path / "e.npz") as f:
+        assert f["embeddings"].shape[0] == 36 and set(f["labels"]) == {1, 4, 7}
+    assert main(["classify", str(tmp_path / "e.npz"), "--folds", "2"]) == 0
+    assert "accuracy" in capsys.readouterr().out

@@ -7,7 +7,7 @@ import numpy as np
 
 from hmgdm_core.io import Slide
 
-__all__ = ["slide_layer_data"]
+__all__ = ["entity_labels_layer_data", "graph_layer_data", "slide_layer_data"]
 
 # A level this large (pixels on its longer side) is not shown without coarser levels.
 _MAX_UNPYRAMIDED = 4096
@@ -50,3 +50,102 @@ def slide_layer_data(slide: Slide) -> tuple:
         "metadata": {"hmgdm_path": str(slide.path), "hmgdm_mpp": slide.mpp if slide.mpp_known else None},
     }
     return (levels if len(levels) > 1 else levels[0], kwargs, "image")
+
+
+def _region_translate(region: dict) -> tuple[float, float]:
+    """World (µm) position of pixel (0, 0) of an image read for ``region``.
+
+    Read pixel ``i`` covers level-0 rows ``y + i·d … y + (i+1)·d`` (``d`` = downsample), so its
+    centre is level-0 row ``y + (i + 0.5)·d − 0.5``; the slide layer puts level-0 pixel centres
+    at ``row · base_mpp``.
+    """
+    d = region["mpp"] / region["base_mpp"]
+    return tuple((region[k] + 0.5 * d - 0.5) * region["base_mpp"] for k in ("y", "x"))
+
+
+def entity_labels_layer_data(labels: np.ndarray, region: dict, kind: str) -> tuple:
+    """Labels layer data for an entity label image read at ``region["mpp"]``.
+
+    Parameters
+    ----------
+    labels : ndarray, shape (rows, cols), int
+        0 background, entity ids from 1.
+    region : dict
+        :meth:`hmgdm_core.io.Region.to_dict` of the analysed box.
+    kind : str
+        ``'tissue'`` or ``'nuclei'``, for the layer name.
+
+    Returns
+    -------
+    tuple
+        ``(labels, kwargs, "labels")`` aligned with the slide layer (world units µm).
+    """
+    kwargs = {
+        "name": f"{kind} entities",
+        "scale": (region["mpp"], region["mpp"]),
+        "translate": _region_translate(region),
+        "opacity": 0.45,
+        "units": ("µm", "µm"),
+        "metadata": {"hmgdm_region": dict(region)},
+    }
+    return (labels, kwargs, "labels")
+
+
+def graph_layer_data(graph, color_by: str | None = None) -> list[tuple]:
+    """Points (nodes) and Vectors (edges) layer data for an entity graph.
+
+    Parameters
+    ----------
+    graph : hmgdm_core.graph.EntityGraph
+        ``pos`` in level-0 (y, x) pixels; measurements in ``node_meas`` / ``edge_meas``.
+    color_by : str, optional
+        A ``node_meas_names`` column that colours the nodes (viridis); default the first.
+
+    Returns
+    -------
+    list of tuple
+        ``[(points, kwargs, "points"), (vectors, kwargs, "vectors")]`` in world units (µm):
+        point features carry ``entity_id`` and every node measurement; vector features carry
+        ``pair``, ``source``, ``target`` and every edge measurement. Each undirected pair is
+        drawn once.
+    """
+    import pandas as pd
+
+    base_mpp = graph.region["base_mpp"]
+    pos = graph.pos.numpy().astype(np.float64)
+    names = list(graph.node_meas_names)
+    features = pd.DataFrame(graph.node_meas.numpy(), columns=names)
+    features.insert(0, "entity_id", graph.entity_id.numpy())
+    color_by = color_by or (names[0] if names else None)
+    size_px = max(3.0, 6.0 * graph.mpp / base_mpp)
+    points_kwargs = {
+        "name": f"{graph.kind} nodes",
+        "scale": (base_mpp, base_mpp),
+        "features": features,
+        "size": size_px,
+        "border_width": 0,
+        "units": ("µm", "µm"),
+        "metadata": {"hmgdm_region": dict(graph.region), "hmgdm_kind": graph.kind},
+    }
+    if color_by is not None and len(features):
+        points_kwargs |= {"face_color": color_by, "face_colormap": "viridis"}
+
+    edge_index = graph.edge_index.numpy()
+    first = np.unique(graph.edge_pair.numpy(), return_index=True)[1]
+    src, dst = edge_index[0, first], edge_index[1, first]
+    vectors = np.stack([pos[src], pos[dst] - pos[src]], axis=1) if len(first) else np.zeros((0, 2, 2))
+    edge_features = pd.DataFrame(graph.edge_meas.numpy()[first], columns=list(graph.edge_meas_names))
+    edge_features.insert(0, "pair", np.arange(len(first)))
+    edge_features.insert(1, "source", src)
+    edge_features.insert(2, "target", dst)
+    vectors_kwargs = {
+        "name": f"{graph.kind} edges",
+        "scale": (base_mpp, base_mpp),
+        "features": edge_features,
+        "edge_width": max(1.0, 1.5 * graph.mpp / base_mpp),
+        "edge_color": "#ffd200",
+        "vector_style": "line",
+        "units": ("µm", "µm"),
+        "metadata": {"hmgdm_region": dict(graph.region), "hmgdm_kind": graph.kind},
+    }
+    return [(pos, points_kwargs, "points"), (vectors, vectors_kwargs, "vectors")]

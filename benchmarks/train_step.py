@@ -1,0 +1,216 @@
+"""Training-step cost: forward + backward + Adam on 3072-d node and edge features, per graph size and batch.
+
+Compares our per-graph attention (``to_dense_batch`` + key-padding SDPA) with the released design's batch-wide
+dense attention over all (ΣN)² node pairs and (ΣE)² edge pairs (the "released" baseline, same network
+otherwise), each case in a fresh process so that peak RSS is the case's own. Prints a table, then one JSON line.
+
+    OMP_NUM_THREADS=1 python benchmarks/train_step.py --quick
+    OMP_NUM_THREADS=1 python benchmarks/train_step.py --sizes 200 500 1000 --batches 1 8 32 [--device cuda]
+"""
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_graphs import benchmark_graph
+from hmgdm_core.diffusion import NoiseSchedule
+from hmgdm_core.model import HMGDM, ModelConfig
+from hmgdm_core.model.attention import GraphTransformer
+from hmgdm_core.train import PretrainConfig, TrainConfig
+from hmgdm_core.train.distributed import ProcessGroup
+from hmgdm_core.train.step import optimisation_step
+
+
+def released_attention(self: GraphTransformer, x: Tensor, graph: Tensor, num_graphs: int) -> Tensor:
+    """The released joint transformer: every token of the batch attends to every other (bug #8), math path."""
+    h = x.unsqueeze(0)
+    c = x.shape[1]
+    keep = torch.ones(x.shape[0], x.shape[0], dtype=torch.bool, device=x.device)  # the all-True mask of the bug
+    for norm, qkv, out, ff in zip(self.attn_norms, self.qkv, self.out, self.ff, strict=True):
+        q, k, v = (
+            t.reshape(1, -1, self.num_heads, c // self.num_heads).transpose(1, 2) for t in qkv(norm(h)).chunk(3, -1)
+        )
+        scores = (q @ k.transpose(-1, -2)) / (c // self.num_heads) ** 0.5
+        weights = torch.softmax(scores.masked_fill(~keep, float("-inf")), dim=-1)
+        h = h + out((weights @ v).transpose(1, 2).reshape(1, -1, c))
+        h = ff(h)
+    return self.final_norm(h[0])
+
+
+def run_case(nodes: int, batch: int, variant: str, device: str, repeats: int, quick: bool, micro: int | None) -> dict:
+    model_config = ModelConfig() if not quick else ModelConfig(hidden_dim=64, embed_dim=128, time_mlp_dim=128)
+    config = PretrainConfig(model=model_config, train=TrainConfig(micro_batch_size=micro))
+    if variant == "released":
+        GraphTransformer.forward = released_attention
+    torch.manual_seed(0)
+    model = HMGDM(model_config).to(device)
+    schedule = NoiseSchedule().to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.95, 0.999))
+    scaler = torch.amp.GradScaler(enabled=False)
+    graphs = [benchmark_graph(nodes, model_config.feature_dim, seed=i) for i in range(batch)]
+    alone = ProcessGroup(rank=0, world_size=1)
+
+    def step(i: int) -> None:
+        seeds = [1000 * i + g for g in range(batch)]
+        optimisation_step(
+            graphs,
+            range(batch),
+            seeds,
+            i,
+            batch,
+            model,
+            schedule,
+            optimizer,
+            scaler,
+            config,
+            alone,
+            torch.device(device),
+        )
+
+    step(0)  # warm-up
+    times = []
+    for i in range(repeats):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        step(i + 1)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    peak_gpu = torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else None
+    return {
+        "nodes": nodes,
+        "batch": batch,
+        "edges_per_graph": graphs[0].num_edges,
+        "variant": variant,
+        "micro_batch": micro,
+        "median_ms": 1000 * statistics.median(times),
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "peak_gpu_gb": peak_gpu,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes and widths, a few seconds")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[200, 500, 1000])
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--baseline-budget-gb",
+        type=float,
+        default=12.0,
+        help="skip the released baseline when its attention maps would need more memory than this",
+    )
+    parser.add_argument(
+        "--micro-batch",
+        type=int,
+        default=None,
+        help="graphs per forward/backward pass (gradient accumulation; default: whole batch)",
+    )
+    parser.add_argument("--case", nargs=3, metavar=("NODES", "BATCH", "VARIANT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case:
+        nodes, batch, variant = int(args.case[0]), int(args.case[1]), args.case[2]
+        print(json.dumps(run_case(nodes, batch, variant, args.device, args.repeats, args.quick, args.micro_batch)))
+        return
+    sizes, batches = ([40, 80], [1, 4]) if args.quick else (args.sizes, args.batches)
+    rows = []
+    for nodes in sizes:
+        for batch in batches:
+            for variant in ("ours", "released"):
+                edges = batch * nodes * 5
+                map_bytes = 4 * 4 * (edges**2 + (batch * nodes) ** 2)  # 4 heads × fp32, nodes and edges
+                if variant == "released" and map_bytes * 3 > args.baseline_budget_gb * 2**30:
+                    rows.append(
+                        {
+                            "nodes": nodes,
+                            "batch": batch,
+                            "variant": variant,
+                            "median_ms": None,
+                            "skipped": f"attention maps need ≥ {3 * map_bytes / 2**30:.0f} GiB",
+                        }
+                    )
+                    continue
+                command = [
+                    sys.executable,
+                    __file__,
+                    "--case",
+                    str(nodes),
+                    str(batch),
+                    variant,
+                    "--device",
+                    args.device,
+                    "--repeats",
+                    str(1 if args.quick else args.repeats),
+                ]
+                command += ["--quick"] if args.quick else []
+                command += ["--micro-batch", str(args.micro_batch)] if args.micro_batch else []
+                result = subprocess.run(command, capture_output=True, text=True, check=False)
+                if result.returncode:
+                    rows.append(
+                        {
+                            "nodes": nodes,
+                            "batch": batch,
+                            "variant": variant,
+                            "median_ms": None,
+                            "skipped": result.stderr.strip().splitlines()[-1][:120],
+                        }
+                    )
+                else:
+                    rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
+                print(rows[-1], file=sys.stderr, flush=True)
+    header = f"{'N':>5} {'B':>3} {'E/graph':>8} {'ours ms':>9} {'ms/graph':>9} {'RSS GB':>7}"
+    print(f"{header} {'released ms':>12} {'ratio':>6}")
+    summary = []
+    for nodes in sizes:
+        for batch in batches:
+            ours = next(r for r in rows if (r["nodes"], r["batch"], r["variant"]) == (nodes, batch, "ours"))
+            base = next(r for r in rows if (r["nodes"], r["batch"], r["variant"]) == (nodes, batch, "released"))
+            ratio = base["median_ms"] / ours["median_ms"] if base["median_ms"] and ours["median_ms"] else None
+            released = f"{base['median_ms']:.0f}" if base["median_ms"] else base.get("skipped", "")[:30]
+            if ours["median_ms"] is None:
+                print(f"{nodes:>5} {batch:>3} failed: {ours.get('skipped')}")
+                continue
+            print(
+                f"{nodes:>5} {batch:>3} {ours['edges_per_graph']:>8} {ours['median_ms']:>9.0f} "
+                f"{ours['median_ms'] / batch:>9.0f} {ours['peak_rss_gb']:>7.2f} {released:>12} "
+                f"{'' if ratio is None else f'{ratio:.2f}x':>6}"
+            )
+            summary.append(
+                {
+                    "nodes": nodes,
+                    "batch": batch,
+                    "ours_ms": ours["median_ms"],
+                    "ours_peak_rss_gb": ours["peak_rss_gb"],
+                    "ours_peak_gpu_gb": ours["peak_gpu_gb"],
+                    "released_ms": base["median_ms"],
+                    "speedup_vs_released": ratio,
+                }
+            )
+    print(
+        json.dumps(
+            {
+                "benchmark": "train_step",
+                "device": args.device,
+                "baseline": "released batch-wide dense attention",
+                "micro_batch": args.micro_batch,
+                "quick": args.quick,
+                "results": summary,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Regenerate the screenshots in docs/images from the bundled sample slide.
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_screenshots.py
+
+Each screenshot is what a person sees after the steps the tutorial describes: open the sample,
+draw a rectangle, build the nuclei graph; then train on the region (progress and loss).
+"""
+
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+OUT = Path(__file__).resolve().parent / "images"
+BOX = (1400, 700, 768, 768)  # level-0 (y, x, height, width) over the epidermis
+MPP = 0.499
+
+
+def wait(app, done, timeout=600.0):
+    end = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > end:
+            raise TimeoutError("the widget did not finish in time")
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def main() -> None:
+    import napari
+    from qtpy.QtWidgets import QApplication
+
+    from hmgdm_core.sample import sample_slide_path
+    from napari_hmgdm._widgets.graph_widget import GraphWidget
+    from napari_hmgdm._widgets.train_widget import TrainState, TrainWidget
+
+    OUT.mkdir(exist_ok=True)
+    app = QApplication.instance() or QApplication([])
+    viewer = napari.Viewer(show=True)
+    viewer.window.resize(1600, 1000)
+    (image,) = viewer.open(str(sample_slide_path()), plugin="napari-hmgdm")
+    y, x, h, w = BOX
+    corners = np.array([[y - 0.5, x - 0.5], [y + h - 0.5, x + w - 0.5]]) * MPP
+    shapes = viewer.add_shapes([corners], shape_type="rectangle", name="region", edge_color="cyan",
+                               face_color="transparent", edge_width=4, units=("µm", "µm"))
+
+    graph = GraphWidget(viewer)
+    viewer.window.add_dock_widget(graph, name="Entity graph")
+    graph.picker.image.value = image
+    graph.picker.shapes.value = shapes
+    graph.run_button.native.click()
+    wait(app, lambda: not graph.running)
+    viewer.layers["nuclei entities"].visible = False
+    viewer.camera.center = ((y + h / 2) * MPP, (x + w / 2) * MPP)
+    viewer.camera.zoom = 2.2
+    app.processEvents()
+    viewer.screenshot(str(OUT / "graph_overlay.png"), canvas_only=False, flash=False)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        train = TrainWidget(viewer, settings_path=Path(tmp) / "settings.json")
+        viewer.window.add_dock_widget(train, name="Train on selected region", tabify=True)
+        train.picker.image.value = image
+        train.picker.shapes.value = shapes
+        train.out_dir.value = tmp
+        train.train_settings.max_steps.value = "40"
+        train.train_button.native.click()
+        wait(app, lambda: train.state is not TrainState.RUNNING or train.progress.value >= 25)
+        viewer.screenshot(str(OUT / "train_progress.png"), canvas_only=False, flash=False)
+        train.cancel()
+        wait(app, lambda: train._worker is None)
+    viewer.close()
+    print("wrote", *sorted(p.name for p in OUT.glob("*.png")))
+
+
+if __name__ == "__main__":
+    main()

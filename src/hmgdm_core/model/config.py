@@ -1,0 +1,48 @@
+"""Hyper-parameters of the stage-2 network; defaults reproduce the released model (method-spec §6)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["ModelConfig"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Widths and switches of :class:`~hmgdm_core.model.HMGDM`.
+
+    The defaults are the released configuration (hidden 256, L = 3, joint depth 2, 4 heads), whose live
+    parameters match the released model's count block by block (§6.6), with one named deviation: the released
+    index RoPE is off by default (``index_rope=True`` restores it for parity) because it ties the model to the
+    arbitrary order of the entities in their graph (method-spec §11 #17, §13.6) and costs a third of the
+    embedding time on CPU. It has no parameters.
+    """
+
+    feature_dim: int = 3072
+    """F, the width of node and edge features (3 × 32 × 32 windows or stage-1 latents)."""
+    embed_dim: int = 512
+    """Width of the input embeddings LayerNorm(F) → Linear(F → embed_dim)."""
+    hidden_dim: int = 256
+    """Width of the encoder layers, latents, decoder tokens and time embedding."""
+    num_layers: int = 3
+    """L, the encoder depth; the decoder has one joint stage and L-1 decode blocks."""
+    latent_mlp_dim: int = 64
+    """Bottleneck of the Gaussian heads Linear(H→H) → Linear(H→b) → ReLU → Linear(b→H)."""
+    joint_depth: int = 2
+    """Transformer layers of the joint decoder stage (nodes and edges each)."""
+    num_heads: int = 4
+    """Attention heads in the joint transformers and cross-attentions."""
+    time_mlp_dim: int = 1024
+    """Hidden width of the time-embedding MLP."""
+    block_mlp_dim: int = 128
+    """Bottleneck of each decode block's per-entity linear map."""
+    head_dims: tuple[int, int] = (256, 512)
+    """Hidden widths of the output heads H → 256 → 512 → F."""
+    index_rope: bool = False
+    """Rotate input features by the entity's index in its graph (θ = 1000), as the released code does (parity)."""
+    rope_theta: float = 1000.0
+    """Base of the index RoPE frequencies θ_k = theta^(-2k/F)."""
+    centroid_encoding: bool = False
+    """Add a sinusoidal encoding of the entity's (y, x) centroid to its input embedding (our option)."""
+    centroid_scale: float = 256.0
+    """Pixels per unit of the centroid encoding (the released code divides positions by 256)."""

@@ -1,0 +1,80 @@
+"""One decode block of D_L: cross-attention to the encoder skips, a graph step, a per-entity linear map."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.nn import GCNConv, HypergraphConv
+
+from hmgdm_core.model.attention import GraphCrossAttention
+from hmgdm_core.model.entity_index import EntityIndex
+
+__all__ = ["DecodeBlock"]
+
+
+class DecodeBlock(nn.Module):
+    """Decode block i (method-spec §6.4, stages i = L-2 … 0).
+
+    1. Target node tokens are *replaced* by cross-attention to the encoder's layer-i node states of the same
+       graph; target edge tokens *add* cross-attention to the layer-i edge states.
+    2. Graph step over the whole graph, where condition entities carry their encoder states and the others their
+       tokens: Linear pre-maps, GCN + ReLU over every edge, mean hypergraph convolution over the dual hypergraph.
+    3. Linear(H → b) → Linear(b → H) per entity, without a non-linearity, as released.
+
+    Parameters
+    ----------
+    channels : int
+        H.
+    num_heads : int
+        Cross-attention heads.
+    bottleneck : int
+        b.
+    """
+
+    def __init__(self, channels: int, num_heads: int, bottleneck: int) -> None:
+        super().__init__()
+        self.node_xattn = GraphCrossAttention(channels, num_heads)
+        self.edge_xattn = GraphCrossAttention(channels, num_heads)
+        self.pre_node = nn.Linear(channels, channels)
+        self.pre_edge = nn.Linear(channels, channels)
+        self.node_conv = GCNConv(channels, channels)
+        self.edge_conv = HypergraphConv(channels, channels)
+        self.node_mlp = nn.Sequential(nn.Linear(channels, bottleneck), nn.Linear(bottleneck, channels))
+        self.edge_mlp = nn.Sequential(nn.Linear(channels, bottleneck), nn.Linear(bottleneck, channels))
+
+    def forward(
+        self, node: Tensor, edge: Tensor, skip_node: Tensor, skip_edge: Tensor, index: EntityIndex
+    ) -> tuple[Tensor, Tensor]:
+        """Run the block.
+
+        Parameters
+        ----------
+        node : Tensor, shape (N, H)
+            Node tokens, with τ(t) already added.
+        edge : Tensor, shape (E, H)
+            Edge tokens, with τ(t) already added.
+        skip_node : Tensor, shape (n_c, H)
+            Encoder layer-i states of the context nodes, in ``index.node_context`` order.
+        skip_edge : Tensor, shape (e_c, H)
+            Encoder layer-i states of the context edges, in ``index.edge_context`` order.
+        index : EntityIndex
+            Batch bookkeeping.
+
+        Returns
+        -------
+        node, edge : Tensor, shapes (N, H) and (E, H)
+        """
+        node_t, edge_t, node_c, edge_c = index.node_target, index.edge_target, index.node_context, index.edge_context
+        g = index.num_graphs
+        attended, answered = self.node_xattn(
+            node[node_t], index.node_graph[node_t], skip_node, index.node_graph[node_c], g
+        )
+        # Released: the attention output replaces the target tokens; a graph with no context keeps its tokens.
+        node = node.index_put((node_t,), torch.where(answered[:, None], attended, node[node_t]))
+        attended, _ = self.edge_xattn(edge[edge_t], index.edge_graph[edge_t], skip_edge, index.edge_graph[edge_c], g)
+        edge = edge.index_put((edge_t,), edge[edge_t] + attended)
+        node = node.index_put((node_c,), skip_node)
+        edge = edge.index_put((edge_c,), skip_edge)
+        node = torch.relu(self.node_conv(self.pre_node(node), index.edge_index))
+        edge = self.edge_conv(self.pre_edge(edge), index.hyperedge_index, num_edges=index.num_hyperedges)
+        return self.node_mlp(node), self.edge_mlp(edge)

@@ -1,0 +1,249 @@
+"""The pre-training objective: noise the targets of a masked batch, denoise them, weigh KL and MSE terms.
+
+Every random number of a step is drawn graph by graph, each graph from its own generator: first its mask keys,
+then (once the split is known) the noise of its targets and the latent noise of its encoded entities. So a
+graph's draws never depend on which batch, micro-batch or process it lands in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+
+from hmgdm_core.diffusion import NoiseSchedule
+from hmgdm_core.masking import EntityMask, MaskConfig, sample_mask
+from hmgdm_core.model.hmgdm import HMGDM, Prediction, graph_ids
+
+__all__ = [
+    "EntityNoise",
+    "LossScale",
+    "LossWeights",
+    "PretrainingLoss",
+    "draw_mask",
+    "draw_noise",
+    "gaussian_kl",
+    "noised_inputs",
+    "pretraining_loss",
+]
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """L = kl·L_KL + node·L_node + edge·L_edge; defaults are the released weights (method-spec §5.4)."""
+
+    kl: float = 1.0
+    """Weight of the encoder latents' KL divergence to N(0, I)."""
+    node: float = 0.5
+    """Weight of the target-node MSE."""
+    edge: float = 0.5
+    """Weight of the target-edge MSE."""
+
+
+@dataclass(frozen=True)
+class EntityNoise:
+    """ε of one step, only where it is used (rows in ascending entity order)."""
+
+    node: Tensor
+    """(n_t, F): noise of the target nodes."""
+    edge: Tensor
+    """(e_t, F): noise of the target edges."""
+    node_latent: Tensor
+    """(n_enc, H): reparameterisation noise of the encoded nodes."""
+    edge_latent: Tensor
+    """(e_enc, H): reparameterisation noise of the encoded edges."""
+
+
+@dataclass(frozen=True)
+class LossScale:
+    """Number of entries each mean divides by, so micro-batches and processes add up to the global batch's means."""
+
+    node: float
+    """Target-node feature entries n_t·F."""
+    edge: float
+    """Target-edge feature entries e_t·F."""
+    node_latent: float
+    """Encoded-node latent entries n_enc·H."""
+    edge_latent: float
+    """Encoded-edge latent entries e_enc·H."""
+
+    @classmethod
+    def of(cls, mask: EntityMask, feature_dim: int, hidden_dim: int) -> LossScale:
+        """The entry counts of one split."""
+        return cls(
+            float(mask.node_target.sum()) * feature_dim,
+            float(mask.edge_target.sum()) * feature_dim,
+            float(mask.node_encoded.sum()) * hidden_dim,
+            float(mask.edge_encoded.sum()) * hidden_dim,
+        )
+
+    def __add__(self, other: LossScale) -> LossScale:
+        return LossScale(
+            self.node + other.node,
+            self.edge + other.edge,
+            self.node_latent + other.node_latent,
+            self.edge_latent + other.edge_latent,
+        )
+
+
+def _per_graph(graph: Data, flags: Tensor, owner: Tensor) -> list[int]:
+    return torch.bincount(owner[flags], minlength=int(getattr(graph, "num_graphs", 1))).tolist()
+
+
+def draw_mask(graph: Data, config: MaskConfig, generators: Sequence[torch.Generator]) -> EntityMask:
+    """Draw the split of a batch from one generator per graph (node keys, then directed-edge keys).
+
+    Parameters
+    ----------
+    graph : Data or Batch
+        Structure of the batch (``edge_index``, ``edge_pair``, ``batch``); features are not read.
+    config : MaskConfig
+        Ratios and mode.
+    generators : sequence of torch.Generator
+        One per graph, on the batch's device.
+
+    Returns
+    -------
+    EntityMask
+    """
+    node_graph, edge_graph, num_graphs = graph_ids(graph)
+    if len(generators) != num_graphs:
+        raise ValueError(f"{len(generators)} generators for {num_graphs} graphs")
+    device = graph.edge_index.device
+    nodes = torch.bincount(node_graph, minlength=num_graphs).tolist()
+    edges = torch.bincount(edge_graph, minlength=num_graphs).tolist()
+    node_keys, edge_keys = [], []
+    for generator, n, e in zip(generators, nodes, edges, strict=True):
+        node_keys.append(torch.rand(n, generator=generator, device=device, dtype=torch.float64))
+        edge_keys.append(torch.rand(e, generator=generator, device=device, dtype=torch.float64))
+    return sample_mask(
+        graph.edge_index, graph.edge_pair, node_graph, num_graphs, config, torch.cat(node_keys), torch.cat(edge_keys)
+    )
+
+
+def draw_noise(
+    graph: Data, mask: EntityMask, feature_dim: int, hidden_dim: int, generators: Sequence[torch.Generator]
+) -> EntityNoise:
+    """Draw the step's ε graph by graph, continuing each graph's generator after :func:`draw_mask`.
+
+    Returns
+    -------
+    EntityNoise
+    """
+    node_graph, edge_graph, _ = graph_ids(graph)
+    device = graph.edge_index.device
+    counts = [
+        _per_graph(graph, mask.node_target, node_graph),
+        _per_graph(graph, mask.edge_target, edge_graph),
+        _per_graph(graph, mask.node_encoded, node_graph),
+        _per_graph(graph, mask.edge_encoded, edge_graph),
+    ]
+    widths = (feature_dim, feature_dim, hidden_dim, hidden_dim)
+    parts: list[list[Tensor]] = [[], [], [], []]
+    for g, generator in enumerate(generators):
+        for part, (count, width) in enumerate(zip(counts, widths, strict=True)):
+            parts[part].append(torch.randn(count[g], width, generator=generator, device=device))
+    node, edge, node_latent, edge_latent = (torch.cat(p) for p in parts)
+    return EntityNoise(node, edge, node_latent, edge_latent)
+
+
+@dataclass(frozen=True)
+class PretrainingLoss:
+    """Loss parts of one (micro-)batch; ``total`` carries the autograd graph."""
+
+    total: Tensor
+    """Scalar: the weighted sum."""
+    kl: Tensor
+    """Scalar: node KL + edge KL (means over latents × dims)."""
+    node: Tensor
+    """Scalar: mean squared error over target nodes × features (0 when there is none)."""
+    edge: Tensor
+    """Scalar: mean squared error over target edges × features (0 when there is none)."""
+
+
+def gaussian_kl(mu: Tensor, logvar: Tensor, entries: float | None = None) -> Tensor:
+    """½·Σ(σ² + μ² - 1 - log σ²) over (M, H) tensors, divided by ``entries`` (default M·H); 0 when empty."""
+    total = 0.5 * torch.sum(torch.exp(logvar) + mu.square() - 1.0 - logvar)
+    count = mu.numel() if entries is None else entries
+    return total / count if count else total
+
+
+def _mse(prediction: Tensor, target: Tensor, entries: float) -> Tensor:
+    total = torch.sum((prediction - target).square())
+    return total / entries if entries else total
+
+
+def noised_inputs(
+    graph: Data, mask: EntityMask, t: Tensor, schedule: NoiseSchedule, noise: EntityNoise
+) -> tuple[Tensor, Tensor]:
+    """Features with the target rows replaced by q_sample at their graph's t.
+
+    Returns
+    -------
+    x_t : Tensor, shape (N, F)
+    edge_attr_t : Tensor, shape (E, F)
+    """
+    node_graph, edge_graph, _ = graph_ids(graph)
+    out = []
+    for features, target, owner, eps in (
+        (graph.x, mask.node_target, node_graph, noise.node),
+        (graph.edge_attr, mask.edge_target, edge_graph, noise.edge),
+    ):
+        rows = target.nonzero().squeeze(1)
+        out.append(features.index_put((rows,), schedule.q_sample(features[rows], eps, t[owner[rows]])))
+    return out[0], out[1]
+
+
+def pretraining_loss(
+    model: HMGDM,
+    schedule: NoiseSchedule,
+    graph: Data,
+    mask: EntityMask,
+    t: Tensor,
+    noise: EntityNoise,
+    weights: LossWeights,
+    scale: LossScale | None = None,
+) -> PretrainingLoss:
+    """One denoising pass: noise the targets, predict, score.
+
+    Parameters
+    ----------
+    model : HMGDM
+        The network (or a ``DistributedDataParallel`` around it).
+    schedule : NoiseSchedule
+        Forward process and objective.
+    graph : Data or Batch
+        Clean batch following the graph contract.
+    mask : EntityMask
+        The split (:func:`draw_mask`).
+    t : Tensor, shape (G,), int64
+        Timestep of each graph.
+    noise : EntityNoise
+        The step's ε (:func:`draw_noise`).
+    weights : LossWeights
+        Loss weights.
+    scale : LossScale, optional
+        Entry counts of the whole step when this batch is one of several micro-batches or processes; the
+        parts of all of them then add up to the step's means. Default: this batch's own counts.
+
+    Returns
+    -------
+    PretrainingLoss
+    """
+    node_graph, edge_graph, _ = graph_ids(graph)
+    x_t, edge_attr_t = noised_inputs(graph, mask, t, schedule, noise)
+    prediction: Prediction = model(graph, x_t, edge_attr_t, mask, t, (noise.node_latent, noise.edge_latent))
+    node_rows, edge_rows = mask.node_target.nonzero().squeeze(1), mask.edge_target.nonzero().squeeze(1)
+    node_goal = schedule.regression_target(graph.x[node_rows], noise.node, t[node_graph[node_rows]])
+    edge_goal = schedule.regression_target(graph.edge_attr[edge_rows], noise.edge, t[edge_graph[edge_rows]])
+    scale = scale or LossScale.of(mask, graph.x.shape[1], prediction.encoded.node_mu.shape[1])
+    encoded = prediction.encoded
+    kl = gaussian_kl(encoded.node_mu, encoded.node_logvar, scale.node_latent) + gaussian_kl(
+        encoded.edge_mu, encoded.edge_logvar, scale.edge_latent
+    )
+    node, edge = _mse(prediction.node, node_goal, scale.node), _mse(prediction.edge, edge_goal, scale.edge)
+    total = weights.kl * kl + weights.node * node + weights.edge * edge
+    return PretrainingLoss(total=total, kl=kl, node=node, edge=edge)

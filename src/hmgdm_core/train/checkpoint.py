@@ -1,0 +1,157 @@
+"""Checkpoints: state dicts + JSON config + metadata, written atomically, read with ``weights_only=True``."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch_geometric
+from torch_geometric.data import Data
+
+from hmgdm_core.errors import InputError
+from hmgdm_core.model import HMGDM
+from hmgdm_core.train.config import PretrainConfig
+
+__all__ = [
+    "Checkpoint",
+    "checkpoint_path",
+    "data_fingerprint",
+    "latest_checkpoint",
+    "load_checkpoint",
+    "save_checkpoint",
+]
+
+FORMAT_VERSION = 1
+_PREFIX = "checkpoint-"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A loaded checkpoint."""
+
+    model: HMGDM
+    """The network with its weights, in eval mode, on the requested device."""
+    config: PretrainConfig
+    """The run's configuration."""
+    meta: dict[str, Any]
+    """Versions, seed, data fingerprint, step, epoch and loop counters."""
+    optimizer_state: dict[str, Any]
+    """Adam's state dict (for resuming)."""
+    lr_state: dict[str, Any]
+    """Learning-rate controller state (for resuming)."""
+
+
+def data_fingerprint(dataset: Sequence[Data]) -> str:
+    """SHA-256 over every graph's node and edge counts and its first node and edge feature rows.
+
+    Cheap enough for large datasets (no full feature hash), strong enough to catch a resume on other data.
+    """
+    digest = hashlib.sha256(str(len(dataset)).encode())
+    for graph in dataset:
+        digest.update(f"{graph.num_nodes},{graph.edge_index.shape[1]};".encode())
+        for rows in (graph.x[:1], graph.edge_attr[:1]):
+            digest.update(rows.detach().cpu().to(torch.float32).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def save_checkpoint(
+    path: Path,
+    model: HMGDM,
+    config: PretrainConfig,
+    meta: dict[str, Any],
+    optimizer_state: dict[str, Any],
+    lr_state: dict[str, Any],
+) -> Path:
+    """Write a checkpoint atomically: a temporary file in the same folder, then ``os.replace``.
+
+    A crash or cancel while writing never leaves a truncated file under ``path``; older checkpoints stay intact.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT_VERSION,
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer": optimizer_state,
+        "lr": lr_state,
+        "config": config.to_json(),
+        "meta": {
+            **meta,
+            "hmgdm_version": _package_version(),
+            "torch": str(torch.__version__),
+            "torch_geometric": torch_geometric.__version__,
+            "python": platform.python_version(),
+        },
+    }
+    handle, temporary = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        torch.save(payload, temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    (path.parent / "config.json").write_text(config.to_json())
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike[str], device: torch.device | str = "cpu") -> Checkpoint:
+    """Read a checkpoint with ``torch.load(weights_only=True)`` (no pickled code runs).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A ``checkpoint-*.pt`` file, or a run folder (its latest checkpoint is read).
+    device : torch.device or str
+        Where to put the model.
+
+    Returns
+    -------
+    Checkpoint
+    """
+    path = Path(path)
+    if path.is_dir():
+        found = latest_checkpoint(path)
+        if found is None:
+            raise InputError(f"no {_PREFIX}*.pt in {path}: pass a checkpoint file or a pretraining output folder")
+        path = found
+    if not path.is_file():
+        raise InputError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # any unpickling failure means the file is not a usable checkpoint
+        raise InputError(f"{path} is not a readable H-MGDM checkpoint ({error})") from error
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
+        raise InputError(f"{path} is not an H-MGDM checkpoint of format {FORMAT_VERSION}")
+    config = PretrainConfig.from_json(payload["config"])
+    model = HMGDM(config.model)
+    model.load_state_dict(payload["model"])
+    return Checkpoint(model.to(device).eval(), config, payload["meta"], payload["optimizer"], payload["lr"])
+
+
+def checkpoint_path(out_dir: Path, step: int) -> Path:
+    """``out_dir/checkpoint-<step, 8 digits>.pt``."""
+    return Path(out_dir) / f"{_PREFIX}{step:08d}.pt"
+
+
+def latest_checkpoint(out_dir: str | os.PathLike[str]) -> Path | None:
+    """The checkpoint with the most steps in ``out_dir``, or ``None``."""
+    found = sorted(Path(out_dir).glob(f"{_PREFIX}*.pt"))
+    return found[-1] if found else None
+
+
+def _package_version() -> str:
+    from hmgdm_core import __version__
+
+    return __version__

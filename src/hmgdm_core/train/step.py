@@ -1,0 +1,130 @@
+"""One optimisation step: draws, micro-batched forward/backward with exact global means, clip and Adam."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch_geometric.data import Batch, Data
+
+from hmgdm_core.diffusion import NoiseSchedule
+from hmgdm_core.model import LossScale, draw_mask, draw_noise, pretraining_loss
+from hmgdm_core.train.config import PretrainConfig
+from hmgdm_core.train.device import autocast
+from hmgdm_core.train.distributed import ProcessGroup
+
+__all__ = ["StepResult", "optimisation_step"]
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What one step did."""
+
+    parts: tuple[float, float, float, float]
+    """Global-batch loss total, KL, node MSE and edge MSE."""
+    skipped: str | None
+    """What was non-finite when the update was skipped, else ``None``."""
+    node_graph: np.ndarray
+    """(N,) position of each local node's graph in the local batch."""
+    node_target: np.ndarray
+    """(N,) bool target nodes of the local batch."""
+    edge_target: np.ndarray
+    """(E,) bool target edges of the local batch."""
+
+
+def _structure(graphs: Sequence[Data]) -> Batch:
+    return Batch.from_data_list(
+        [Data(edge_index=g.edge_index, edge_pair=g.edge_pair, num_nodes=g.num_nodes) for g in graphs]
+    )
+
+
+def _all_sum(values: list[float], group: ProcessGroup, device: torch.device) -> list[float]:
+    if group.world_size == 1:
+        return values
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(tensor)
+    return tensor.tolist()
+
+
+def optimisation_step(
+    graphs: Sequence[Data],
+    positions: Sequence[int],
+    seeds: Sequence[int],
+    t_seed: int,
+    global_size: int,
+    network: nn.Module,
+    schedule: NoiseSchedule,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    config: PretrainConfig,
+    group: ProcessGroup,
+    device: torch.device,
+) -> StepResult:
+    """Run one step on this process's graphs of the global batch.
+
+    The antithetic timesteps of the whole global batch come from ``t_seed``; graph ``i`` takes the one at its
+    global position ``positions[i]`` and draws its split and noise from a generator seeded ``seeds[i]``. Entry
+    counts are summed over micro-batches and processes before any backward pass, so each part is the global
+    batch's mean and the accumulated gradient is the global batch's gradient.
+
+    Returns
+    -------
+    StepResult
+    """
+    train = config.train
+    t_all = schedule.sample_timesteps(global_size, torch.Generator(device=device).manual_seed(t_seed))
+    size = train.micro_batch_size or max(len(graphs), 1)
+    chunks = [range(start, min(start + size, len(graphs))) for start in range(0, len(graphs), size)]
+    generators = [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
+    masks = [
+        draw_mask(_structure([graphs[i] for i in c]).to(device), config.mask, [generators[i] for i in c])
+        for c in chunks
+    ]
+    local_scale = LossScale(0.0, 0.0, 0.0, 0.0)
+    for mask in masks:
+        local_scale = local_scale + LossScale.of(mask, config.model.feature_dim, config.model.hidden_dim)
+    scale = LossScale(*_all_sum(list(vars(local_scale).values()), group, device))
+    optimizer.zero_grad(set_to_none=True)
+    sums = [0.0, 0.0, 0.0, 0.0]
+    for number, (chunk, mask) in enumerate(zip(chunks, masks, strict=True)):
+        batch = Batch.from_data_list([graphs[i] for i in chunk]).to(device)
+        noise = draw_noise(
+            batch, mask, config.model.feature_dim, config.model.hidden_dim, [generators[i] for i in chunk]
+        )
+        t = t_all[torch.as_tensor([positions[i] for i in chunk], device=device)]
+        last = number == len(chunks) - 1
+        sync = contextlib.nullcontext() if last or group.world_size == 1 else network.no_sync()
+        with sync:
+            with autocast(device, train.precision):
+                loss = pretraining_loss(network, schedule, batch, mask, t, noise, train.loss, scale)
+            # DDP averages gradients over processes; each process holds a share of a sum, hence × world size.
+            scaler.scale(loss.total * group.world_size).backward()
+        for k, value in enumerate((loss.total, loss.kl, loss.node, loss.edge)):
+            sums[k] += float(value.detach())
+    parts = _all_sum(sums, group, device)
+    skipped = None
+    if group.any(not np.isfinite(parts[0]), device):
+        skipped = "loss"
+    else:
+        scaler.unscale_(optimizer)
+        norm = torch.nn.utils.clip_grad_norm_(network.parameters(), train.grad_clip)
+        if group.any(not bool(torch.isfinite(norm)), device):
+            skipped = "gradient"
+    if skipped is None:
+        scaler.step(optimizer)
+    else:
+        optimizer.zero_grad(set_to_none=True)
+    scaler.update()
+    node_graph = np.repeat(np.arange(len(graphs)), [g.num_nodes for g in graphs]).astype(np.int64)
+    return StepResult(
+        parts=(parts[0], parts[1], parts[2], parts[3]),
+        skipped=skipped,
+        node_graph=node_graph,
+        node_target=np.concatenate([m.node_target.cpu().numpy() for m in masks]) if masks else np.zeros(0, bool),
+        edge_target=np.concatenate([m.edge_target.cpu().numpy() for m in masks]) if masks else np.zeros(0, bool),
+    )

@@ -1,0 +1,1 @@
+"""Dock widgets; each module holds one widget (or a part shared by them)."""

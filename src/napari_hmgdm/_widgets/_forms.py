@@ -1,0 +1,107 @@
+"""magicgui forms generated from the core's frozen config dataclasses (no second set of defaults)."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any
+
+from magicgui.widgets import CheckBox, ComboBox, Container, LineEdit, SpinBox, Widget
+
+__all__ = ["DataclassForm"]
+
+
+def _optional_inner(annotation: Any) -> type | None:
+    """``T`` for ``T | None``, else ``None``."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1 and len(typing.get_args(annotation)) == 2:
+            return args[0]
+    return None
+
+
+class DataclassForm(Container):
+    """A form with one widget per scalar field of a dataclass; nested dataclasses are left out.
+
+    Parameters
+    ----------
+    value : dataclass instance
+        Provides the field types and the initial values.
+    choices : dict, optional
+        Field name → allowed string values (shown as a drop-down).
+    """
+
+    def __init__(self, value: Any, choices: dict[str, tuple[str, ...]] | None = None) -> None:
+        self._cls = type(value)
+        self._base = value
+        hints = typing.get_type_hints(self._cls)
+        widgets: list[Widget] = []
+        for f in dataclasses.fields(self._cls):
+            current = getattr(value, f.name)
+            widget = self._widget_for(f.name, hints[f.name], current, (choices or {}).get(f.name))
+            if widget is not None:
+                widgets.append(widget)
+        super().__init__(widgets=widgets, labels=True)
+
+    @staticmethod
+    def _widget_for(name: str, annotation: Any, current: Any, choices: tuple[str, ...] | None) -> Widget | None:
+        label = name.replace("_", " ")
+        if choices:
+            return ComboBox(name=name, label=label, choices=list(choices), value=current)
+        if annotation is bool:
+            return CheckBox(name=name, label=label, value=current)
+        if annotation is int:
+            return SpinBox(name=name, label=label, value=current, min=-(10**9), max=10**9)
+        if annotation is float:
+            # Text, not a spin box: a spin box rounds 1e-4 (a learning rate) to its decimals.
+            return LineEdit(name=name, label=label, value=repr(current))
+        if annotation is str:
+            return LineEdit(name=name, label=label, value=current)
+        inner = _optional_inner(annotation)
+        if inner in (int, float):
+            widget = LineEdit(name=name, label=label, value="" if current is None else str(current))
+            widget.tooltip = "empty = automatic"
+            return widget
+        return None  # nested configs and tuples get their own forms or keep their defaults
+
+    @property
+    def config(self) -> Any:
+        """A new dataclass instance: the initial value with the form's fields replaced.
+
+        Raises
+        ------
+        ValueError
+            If an optional numeric field holds text that is not a number.
+        """
+        hints = typing.get_type_hints(self._cls)
+        changes = {}
+        for widget in self:
+            annotation = hints[widget.name]
+            inner = _optional_inner(annotation)
+            text = str(widget.value).strip()
+            try:
+                if inner is not None:
+                    changes[widget.name] = None if text in ("", "auto") else inner(text)
+                elif annotation is float:
+                    changes[widget.name] = float(text)
+                else:
+                    changes[widget.name] = widget.value
+            except ValueError as err:
+                raise ValueError(f"{widget.label}: {text!r} is not a number") from err
+        return dataclasses.replace(self._base, **changes)
+
+    def set_config(self, value: Any) -> None:
+        """Show the fields of ``value`` (same dataclass type) in the form."""
+        if type(value) is not self._cls:
+            raise TypeError(f"expected a {self._cls.__name__}, got {type(value).__name__}")
+        self._base = value
+        hints = typing.get_type_hints(self._cls)
+        for widget in self:
+            current = getattr(value, widget.name)
+            if _optional_inner(hints[widget.name]) is not None:
+                widget.value = "" if current is None else str(current)
+            elif hints[widget.name] is float:
+                widget.value = repr(current)
+            else:
+                widget.value = current

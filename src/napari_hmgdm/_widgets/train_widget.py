@@ -1,0 +1,320 @@
+"""The "Train on selected region" widget: pre-train H-MGDM in a worker, with progress and cancel."""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from magicgui.widgets import ComboBox, Container, FileEdit, Label, ProgressBar, PushButton, SpinBox
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_error, show_info, show_warning
+
+from hmgdm_core.errors import InputError
+from hmgdm_core.graph import ENTITY_KINDS, GraphConfig, GraphDataset
+from hmgdm_core.model.config import ModelConfig
+from hmgdm_core.train import (
+    Cancelled,
+    CancelToken,
+    CheckpointWritten,
+    Failed,
+    Finished,
+    PretrainConfig,
+    Started,
+    StepDone,
+    TrainConfig,
+    latest_checkpoint,
+    load_checkpoint,
+)
+from napari_hmgdm._devices import device_choices
+from napari_hmgdm._widgets._forms import DataclassForm
+from napari_hmgdm._widgets._loss_plot import LossPlot
+from napari_hmgdm._widgets._selection import RegionPicker
+from napari_hmgdm._workers import TrainRequest, train_job
+
+if TYPE_CHECKING:
+    import napari
+
+__all__ = ["TrainState", "TrainWidget"]
+
+# Short runs suit an interactive session; the paper's 250 epochs belong on the command line.
+WIDGET_TRAIN_DEFAULTS = TrainConfig(batch_size=8, max_steps=200, checkpoint_every_epochs=5)
+
+
+def _collapsible(title: str, form: DataclassForm, expanded: bool):
+    """Put a long settings form under a header that folds it away."""
+    from superqt import QCollapsible
+
+    section = QCollapsible(title)
+    section.addWidget(form.native)
+    if expanded:
+        section.expand(animate=False)
+    else:
+        section.collapse(animate=False)
+    return section
+
+
+class TrainState(enum.Enum):
+    """Where a training run stands; only the widget writes it."""
+
+    IDLE = "idle"
+    RUNNING = "running"
+    CANCELLING = "cancelling"
+    DONE = "done"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+def default_settings_path() -> Path:
+    """Where the widget remembers its settings between sessions."""
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("napari-hmgdm")) / "train_widget.json"
+
+
+def default_runs_dir() -> Path:
+    """Parent folder of the widget's training runs."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("napari-hmgdm")) / "runs"
+
+
+class TrainWidget(Container):
+    """Pre-train H-MGDM on the patch graphs of the selected region.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        The viewer (its layers feed the region picker).
+    settings_path : Path, optional
+        JSON file that remembers the settings (default: the user's config folder).
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer, settings_path: Path | None = None) -> None:
+        self._viewer = viewer
+        self._settings_path = settings_path or default_settings_path()
+        saved = self._read_settings()
+        self._worker = None
+        self._token: CancelToken | None = None
+        self._live_tokens: list[CancelToken] = []
+        self._total_steps = 0
+        self.state = TrainState.IDLE
+        self.checkpoint: Path | None = None
+        self.dataset: GraphDataset | None = None
+
+        self.picker = RegionPicker(mpp=saved.get("mpp", 1.0))
+        self.kind = ComboBox(choices=list(ENTITY_KINDS), value=saved.get("kind", "tissue"), label="entities")
+        self.patch_size = SpinBox(value=saved.get("patch_size", 256), min=32, max=4096, step=32, label="patch px")
+        pretrain_saved = PretrainConfig.from_json(saved["pretrain"]) if "pretrain" in saved else None
+        train_defaults = pretrain_saved.train if pretrain_saved else WIDGET_TRAIN_DEFAULTS
+        choices, found = device_choices()
+        if train_defaults.device not in choices:
+            train_defaults = replace(train_defaults, device="auto")
+        self.train_settings = DataclassForm(train_defaults, choices={"device": choices,
+                                                                     "precision": ("fp32", "bf16", "fp16")})
+        self.model_settings = DataclassForm(pretrain_saved.model if pretrain_saved else ModelConfig())
+        self.devices_found = Label(value=f"found: {found}")
+        self.out_dir = FileEdit(mode="d", value=saved.get("out_dir", str(default_runs_dir())), label="runs folder")
+        self.train_button = PushButton(text="Train")
+        self.progress = ProgressBar(min=0, max=1, value=0, label="steps")
+        self.status = Label(value="")
+        self.loss_plot = LossPlot()
+        self.save_button = PushButton(text="Save checkpoint…")
+        self.load_button = PushButton(text="Load checkpoint…")
+        super().__init__(widgets=[
+            self.picker, self.kind, self.patch_size, self.devices_found, self.out_dir,
+            self.train_button, self.progress, self.status, self.save_button, self.load_button,
+        ])
+        layout = self.native.layout()
+        layout.insertWidget(3, _collapsible("Optimisation settings", self.train_settings, expanded=True))
+        layout.insertWidget(8, self.loss_plot)
+        layout.addWidget(_collapsible("Network settings", self.model_settings, expanded=False))
+        self.train_button.changed.connect(self._on_train_button)
+        self.save_button.changed.connect(self._ask_save)
+        self.load_button.changed.connect(self._ask_load)
+        # Closing the viewer deletes this widget: the run then stops at its next step, checkpointed.
+        tokens = self._live_tokens
+        self.native.destroyed.connect(lambda *_: [token.cancel() for token in tokens])
+
+    # --- settings -------------------------------------------------------------------------------------------
+    def _read_settings(self) -> dict:
+        try:
+            return json.loads(self._settings_path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def pretrain_config(self) -> PretrainConfig:
+        """The run configuration the forms describe."""
+        return PretrainConfig(model=self.model_settings.config, train=self.train_settings.config)
+
+    def save_settings(self) -> None:
+        """Remember the current settings for the next session (atomic write)."""
+        settings = {
+            "mpp": float(self.picker.mpp.value),
+            "kind": self.kind.value,
+            "patch_size": int(self.patch_size.value),
+            "out_dir": str(self.out_dir.value),
+            "pretrain": self.pretrain_config().to_json(),
+        }
+        self._settings_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._settings_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(settings, indent=2))
+        os.replace(tmp, self._settings_path)
+
+    # --- running --------------------------------------------------------------------------------------------
+    def _set_state(self, state: TrainState) -> None:
+        self.state = state
+        self.train_button.text = {TrainState.RUNNING: "Cancel", TrainState.CANCELLING: "Cancelling…"}.get(
+            state, "Train"
+        )
+        self.train_button.enabled = state != TrainState.CANCELLING
+
+    def _on_train_button(self) -> None:
+        if self.state == TrainState.RUNNING:
+            self.cancel()
+            return
+        try:
+            request = self.make_request()
+        except (InputError, ValueError) as err:
+            show_error(str(err))
+            self.status.value = str(err)
+            return
+        self.start(request)
+
+    def make_request(self) -> TrainRequest:
+        """Copy the viewer selection and the forms into a request (GUI thread)."""
+        path, base_mpp, region, _ = self.picker.selection()
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        return TrainRequest(
+            slide_path=path,
+            slide_mpp=base_mpp,
+            region=region,
+            patch_size=int(self.patch_size.value),
+            graph_config=GraphConfig(kind=self.kind.value),
+            pretrain_config=self.pretrain_config(),
+            out_dir=Path(self.out_dir.value) / f"run-{stamp}",
+            resume=self.checkpoint if self.checkpoint and self.checkpoint.exists() else None,
+        )
+
+    def start(self, request: TrainRequest) -> None:
+        """Start :func:`~napari_hmgdm._workers.train_job` for ``request`` in a worker thread."""
+        self.save_settings()
+        # Leave a core to the GUI thread so the viewer stays responsive while the CPU trains.
+        torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+        self._token = CancelToken()
+        self._live_tokens[:] = [self._token]
+        worker = create_worker(train_job, request, self._token, _start_thread=False)
+        worker.yielded.connect(self._on_yielded)
+        worker.errored.connect(self._on_error)
+        worker.finished.connect(self._on_finished)
+        self._worker = worker
+        self.loss_plot.clear()
+        self.progress.value = 0
+        self.status.value = "Building patch graphs…"
+        self._set_state(TrainState.RUNNING)
+        worker.start()
+
+    def cancel(self) -> None:
+        """Ask the run to stop after the current step; it writes a checkpoint first."""
+        if self._token is not None and self.state == TrainState.RUNNING:
+            self._token.cancel()
+            self._set_state(TrainState.CANCELLING)
+            self.status.value = "Cancelling…"
+
+    def _on_yielded(self, item) -> None:
+        if isinstance(item, GraphDataset):
+            self.dataset = item
+            nodes = sum(g.num_nodes for g in item)
+            self.status.value = f"{len(item)} patch graphs, {nodes} nodes; starting…"
+        elif isinstance(item, list):
+            steps = [e for e in item if isinstance(e, StepDone)]
+            if steps:
+                last = steps[-1]
+                self.progress.value = min(last.step, self.progress.max)
+                self.status.value = (f"step {last.step}/{self._total_steps}  loss {last.loss:.4f}  "
+                                     f"{last.graphs_per_second:.1f} graphs/s  ETA {last.eta_seconds:.0f} s")
+                self.loss_plot.add(steps)
+        elif isinstance(item, Started):
+            self._total_steps = item.total_steps
+            self.progress.max = max(1, item.total_steps)
+            self.progress.value = item.start_step
+            self.status.value = f"Training on {item.device}: {item.num_graphs} graphs, {item.total_steps} steps"
+        elif isinstance(item, CheckpointWritten):
+            self.checkpoint = item.path
+        elif isinstance(item, Finished):
+            self.checkpoint = item.checkpoint or self.checkpoint
+            self._set_state(TrainState.DONE)
+            self.status.value = f"Finished {item.step} steps; model saved to {self.checkpoint}"
+            show_info(self.status.value)
+        elif isinstance(item, Cancelled):
+            self.checkpoint = item.checkpoint or self.checkpoint
+            self._set_state(TrainState.STOPPED)
+            self.status.value = f"Cancelled after {item.step} steps; last checkpoint {self.checkpoint}"
+            show_warning(self.status.value)
+        elif isinstance(item, Failed):
+            self._set_state(TrainState.FAILED)
+            self.status.value = f"Failed: {item.message}"
+
+    def _on_error(self, err: Exception) -> None:
+        self._set_state(TrainState.FAILED)
+        self.status.value = f"Failed: {err}"
+        show_error(f"Training failed: {err}")
+
+    def _on_finished(self) -> None:
+        self._worker = None
+        self._token = None
+        self._live_tokens.clear()
+        if self.state in (TrainState.RUNNING, TrainState.CANCELLING):
+            # The worker ended without a final event: cancelled before training started.
+            self._set_state(TrainState.STOPPED)
+            self.status.value = "Cancelled before training started."
+
+    # --- checkpoints ----------------------------------------------------------------------------------------
+    def save_checkpoint(self, path: str | Path) -> Path:
+        """Copy the current checkpoint to ``path`` (atomic); it loads with ``weights_only=True``."""
+        source = self.checkpoint or (latest_checkpoint(self.out_dir.value) if Path(self.out_dir.value).exists()
+                                     else None)
+        if source is None:
+            raise InputError("No checkpoint yet: train first, or load one.")
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, path)
+        return path
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        """Load a checkpoint (weights only): its settings fill the forms, the next run resumes it."""
+        checkpoint = load_checkpoint(path)
+        self.model_settings.set_config(checkpoint.config.model)
+        self.checkpoint = Path(path)
+        self.status.value = f"Loaded {Path(path).name}: step {checkpoint.meta.get('step')}, next run resumes it."
+
+    def _ask_save(self) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getSaveFileName(self.native, "Save checkpoint", "hmgdm-model.pt", "Checkpoint (*.pt)")
+        if path:
+            try:
+                show_info(f"Saved {self.save_checkpoint(path)}")
+            except (InputError, OSError) as err:
+                show_error(str(err))
+
+    def _ask_load(self) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self.native, "Load checkpoint", "", "Checkpoint (*.pt)")
+        if path:
+            try:
+                self.load_checkpoint(path)
+            except (InputError, OSError) as err:
+                show_error(str(err))
+
+    def settings_dict(self) -> dict:
+        """The training configuration as a plain dict (for display and tests)."""
+        return asdict(self.pretrain_config())

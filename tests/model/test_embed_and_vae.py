@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+import torch
+from model_graphs import monuseg_graphs, random_graph
+
+from hmgdm_core.embed import embed_dataset, embed_graph, reconstruct
+from hmgdm_core.errors import InputError
+from hmgdm_core.masking import MaskConfig
+from hmgdm_core.model import HMGDM, ModelConfig
+from hmgdm_core.vae import EntityVAE, VAEConfig, VAEFinished, VAEStep, fit_entity_vae, latent_graph, load_entity_vae
+
+
+def test_embedding_is_deterministic_batch_independent_and_documented(tiny_config):
+    torch.manual_seed(0)
+    model = HMGDM(tiny_config)
+    graphs = [random_graph(7, 48, seed=1), random_graph(1, 48, seed=2), random_graph(4, 48, k=0, seed=3)]
+    single = embed_graph(model, graphs[0])
+    assert single.node.shape == (7, 16) and single.edge.shape == (graphs[0].num_edges, 16)
+    expected = torch.cat(
+        [single.node.mean(0), single.node.max(0).values, single.edge.mean(0), single.edge.max(0).values]
+    )
+    assert torch.allclose(single.patch, expected)
+    assert torch.equal(embed_graph(model, graphs[0]).patch, single.patch)  # μ, no sampling
+    together = embed_dataset(model, graphs, batch_size=2, device="cpu", entities=True)
+    assert together.patch.shape == (3, 64) and together.patch.dtype == np.float32
+    assert np.allclose(together.patch[0], single.patch.numpy(), atol=1e-5)
+    assert [n.shape[0] for n in together.node] == [7, 1, 4]
+    assert [e.shape[0] for e in together.edge] == [g.num_edges for g in graphs]
+    assert np.all(together.patch[2, 32:] == 0)  # an edgeless graph has zero edge halves
+
+
+def test_reconstruction_returns_targets_and_windows_for_raw_features():
+    torch.manual_seed(0)
+    config = ModelConfig(
+        feature_dim=3 * 8 * 8,
+        embed_dim=32,
+        hidden_dim=16,
+        latent_mlp_dim=8,
+        time_mlp_dim=32,
+        block_mlp_dim=8,
+        head_dims=(16, 32),
+    )
+    model = HMGDM(config)
+    graph = random_graph(10, 192, seed=4)
+    low, high = reconstruct(model, graph, t=10, seed=1), reconstruct(model, graph, t=999, seed=1)
+    assert torch.equal(low.mask.node_target, high.mask.node_target)
+    n_t = int(low.mask.node_target.sum())
+    assert low.node_predicted.shape == (n_t, 192) and low.node_windows[0].shape == (n_t, 3, 8, 8)
+    clean = graph.x[low.mask.node_target]
+    # More noise at larger t.
+    assert (high.node_noised - clean).abs().mean() > (low.node_noised - clean).abs().mean()
+
+
+def test_entity_vae_learns_real_windows_and_maps_graphs(monuseg_dir, tmp_path):
+    graphs = monuseg_graphs(monuseg_dir, count=2, nodes=12)
+    config = VAEConfig(base_channels=8, batch_size=32, steps=30, lr=3e-3)
+    events = list(fit_entity_vae(graphs, tmp_path / "vae.pt", config))
+    steps = [e for e in events if isinstance(e, VAEStep)]
+    assert isinstance(events[-1], VAEFinished) and len(steps) == 30
+    assert np.mean([s.l1 for s in steps[-5:]]) < 0.8 * np.mean([s.l1 for s in steps[:3]])
+    vae = load_entity_vae(events[-1].path)
+    latent = latent_graph(vae, graphs[0])
+    assert latent.x.shape == (12, 3072) and latent.edge_attr.shape == (graphs[0].num_edges, 3072)
+    assert torch.equal(latent.edge_index, graphs[0].edge_index)
+    assert vae.decode_features(latent.x).shape == (12, 3, 32, 32)
+
+
+def test_vae_cancel_and_bad_settings(tmp_path):
+    graphs = [random_graph(3, 3 * 32 * 32, seed=0)]
+    events = list(
+        fit_entity_vae(
+            graphs, tmp_path / "v.pt", VAEConfig(base_channels=8, steps=50, batch_size=4), cancelled=lambda: True
+        )
+    )
+    assert events == [VAEFinished(0, tmp_path / "v.pt")]
+    with pytest.raises(InputError, match="power of two"):
+        EntityVAE(VAEConfig(downsample=3))
+    with pytest.raises(InputError, match="window"):
+        EntityVAE().encode_features(torch.zeros(1, 48))
+
+
+def test_pretraining_on_latent_graphs_uses_the_same_interface(tiny_config):
+    vae = EntityVAE(VAEConfig(window=8, downsample=2, latent_channels=3, base_channels=8)).eval()
+    graph = latent_graph(vae, random_graph(6, 3 * 8 * 8, seed=2))
+    assert graph.x.shape == (6, 3 * 4 * 4)
+    from dataclasses import replace
+
+    model = HMGDM(replace(tiny_config, feature_dim=48))
+    result = reconstruct(model, graph, t=500, mask_config=MaskConfig(), vae=vae)
+    assert result.node_windows[1].shape[1:] == (3, 8, 8)

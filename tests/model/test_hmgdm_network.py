@@ -1,0 +1,149 @@
+from dataclasses import replace
+
+import pytest
+import torch
+from model_graphs import monuseg_graphs, random_graph
+from torch_geometric.data import Batch
+
+from hmgdm_core.diffusion import NoiseSchedule
+from hmgdm_core.masking import MaskConfig
+from hmgdm_core.model import HMGDM, LossWeights, ModelConfig, draw_mask, draw_noise, pretraining_loss
+from hmgdm_core.model.loss import noised_inputs
+
+
+def generators(batch, seed=0):
+    return [torch.Generator().manual_seed(seed * 100 + i) for i in range(batch.num_graphs)]
+
+
+def draws(batch, mode="strict", seed=0, hidden=16):
+    gens = generators(batch, seed)
+    mask = draw_mask(batch, MaskConfig(mode=mode), gens)
+    noise = draw_noise(batch, mask, batch.x.shape[1], hidden, gens)
+    t = NoiseSchedule().sample_timesteps(batch.num_graphs, torch.Generator().manual_seed(seed))
+    return mask, t, noise
+
+
+def masked_inputs(batch, mode="strict", seed=0):
+    mask, t, noise = draws(batch, mode, seed)
+    x_t, e_t = noised_inputs(batch, mask, t, NoiseSchedule(), noise)
+    return mask, t, x_t, e_t
+
+
+def test_strict_encoder_never_sees_a_target_node(tiny_config):
+    torch.manual_seed(0)
+    model = HMGDM(tiny_config).eval()
+    batch = Batch.from_data_list([random_graph(12, 48, seed=1)])
+    mask, t, x_t, e_t = masked_inputs(batch)
+    target = int(mask.node_target.nonzero()[0])
+    changed = x_t.clone()
+    changed[target] += 5.0
+    before = model(batch, x_t, e_t, mask, t).encoded
+    after = model(batch, changed, e_t, mask, t).encoded
+    for a, b in zip(
+        (before.node_mu, before.node_logvar, before.edge_mu, *before.node_skips, *before.edge_skips),
+        (after.node_mu, after.node_logvar, after.edge_mu, *after.node_skips, *after.edge_skips),
+        strict=True,
+    ):
+        assert torch.equal(a, b)
+    # The released masking does leak: the encoder reads the clean target feature.
+    mask, t, x_t, e_t = masked_inputs(batch, mode="official")
+    target = int(mask.node_target.nonzero()[0])
+    leaky = batch.clone()
+    leaky.x = batch.x.clone()
+    leaky.x[target] += 5.0
+    assert not torch.equal(
+        model(batch, x_t, e_t, mask, t).encoded.node_mu, model(leaky, x_t, e_t, mask, t).encoded.node_mu
+    )
+
+
+def test_attention_never_crosses_graphs(tiny_config):
+    torch.manual_seed(0)
+    model = HMGDM(replace(tiny_config, index_rope=True)).eval()
+    batch = Batch.from_data_list([random_graph(9, 48, seed=1), random_graph(14, 48, seed=2)])
+    mask, t, x_t, e_t = masked_inputs(batch)
+    reference = model(batch, x_t, e_t, mask, t)
+    in_b = batch.batch == 1
+    edge_in_b = in_b[batch.edge_index[0]]
+    x_b, e_b = x_t.clone(), e_t.clone()
+    x_b[in_b] = torch.randn(int(in_b.sum()), 48)
+    e_b[edge_in_b] = torch.randn(int(edge_in_b.sum()), 48)
+    t_b = t.clone()
+    t_b[1] = 999 - t[1]
+    perturbed = model(batch, x_b, e_b, mask, t_b)
+    node_a = ~in_b[mask.node_target]
+    edge_a = ~edge_in_b[mask.edge_target]
+    assert node_a.any() and edge_a.any()
+    assert torch.allclose(reference.node[node_a], perturbed.node[node_a], atol=1e-6)
+    assert torch.allclose(reference.edge[edge_a], perturbed.edge[edge_a], atol=1e-6)
+    assert not torch.allclose(reference.node[~node_a], perturbed.node[~node_a])
+
+
+@pytest.mark.parametrize("mode", ["strict", "official"])
+def test_single_node_and_edgeless_graphs_train(tiny_config, mode):
+    model = HMGDM(tiny_config)
+    singles = [random_graph(1, 48, seed=1), random_graph(1, 48, seed=2)]
+    edgeless = random_graph(3, 48, k=0, seed=3)
+    empty = random_graph(0, 48, seed=5)  # a background patch can hold no entity at all
+    for graphs in (singles, [edgeless], [empty], [*singles, edgeless, empty, random_graph(6, 48, seed=4)]):
+        batch = Batch.from_data_list(graphs)
+        mask, t, noise = draws(batch, mode)
+        loss = pretraining_loss(model, NoiseSchedule(), batch, mask, t, noise, LossWeights())
+        assert torch.isfinite(loss.total)
+        loss.total.backward()
+        assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_live_parameter_count_matches_the_released_model():
+    model = HMGDM()
+    blocks = {name: sum(p.numel() for p in child.parameters()) for name, child in model.named_children()}
+    assert blocks["node_embedding"] == blocks["edge_embedding"] == 1_579_520
+    assert blocks["encoder"] == 1_447_170
+    decoder = {name: sum(p.numel() for p in child.parameters()) for name, child in model.decoder.named_children()}
+    assert decoder["time_embedding"] == 1_575_168
+    assert decoder["node_joint"] == decoder["edge_joint"] == 790_528
+    assert decoder["node_head"] == decoder["edge_head"] == 1_773_312
+    assert decoder["node_tokens"] == 197_120
+    # Released decode block: 1,317,888, of which the 1-layer EHGNN's four unused Gaussian heads are 395,520.
+    assert decoder["blocks"] == 2 * (1_317_888 - 395_520)
+    # Released total 14,504,451 minus its dead modules: the decode blocks' heads, grad_dist_mlp, two LayerNorms.
+    assert sum(p.numel() for p in model.parameters()) == 14_504_451 - 2 * 395_520 - 164_353 - 1_024
+
+
+def test_centroid_encoding_changes_the_embedding_but_adds_no_parameter(tiny_config):
+    with_pos = HMGDM(replace(tiny_config, centroid_encoding=True, index_rope=False))
+    plain = HMGDM(replace(tiny_config, index_rope=False))
+    assert sum(p.numel() for p in with_pos.parameters()) == sum(p.numel() for p in plain.parameters())
+    plain.load_state_dict(with_pos.state_dict())
+    graph = random_graph(5, 48)
+    h_pos, _ = with_pos.embed_inputs(graph, graph.x, graph.edge_attr)
+    h_plain, _ = plain.embed_inputs(graph, graph.x, graph.edge_attr)
+    assert not torch.allclose(h_pos, h_plain)
+
+
+def test_loss_falls_when_overfitting_real_graphs(monuseg_dir):
+    torch.manual_seed(0)
+    batch = Batch.from_data_list(monuseg_graphs(monuseg_dir, count=3, nodes=16))
+    config = ModelConfig(
+        embed_dim=64, hidden_dim=32, latent_mlp_dim=16, time_mlp_dim=64, block_mlp_dim=16, head_dims=(64, 128)
+    )
+    model, schedule = HMGDM(config), NoiseSchedule()
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3, betas=(0.95, 0.999))
+    losses = []
+    for step in range(40):
+        mask, t, noise = draws(batch, seed=step, hidden=32)
+        loss = pretraining_loss(model, schedule, batch, mask, t, noise, LossWeights(kl=1e-3))
+        optimizer.zero_grad()
+        loss.total.backward()
+        optimizer.step()
+        losses.append(float(loss.node.detach() + loss.edge.detach()))
+    assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:3]) / 3
+
+
+def test_index_rope_rotates_pairs_and_keeps_norms(tiny_config):
+    embedding = HMGDM(tiny_config).node_embedding
+    x = torch.randn(4, 48)
+    rotated = embedding._rotate(x, torch.tensor([0, 1, 2, 3]))
+    assert torch.allclose(rotated[0], x[0])
+    pair_norms = lambda v: v.reshape(4, -1, 2).norm(dim=-1)  # noqa: E731
+    assert torch.allclose(pair_norms(rotated), pair_norms(x), atol=1e-5)
+    assert not torch.allclose(rotated[1:], x[1:])

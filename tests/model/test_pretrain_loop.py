@@ -1,0 +1,188 @@
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from model_graphs import TINY, random_graph
+
+from hmgdm_core.errors import InputError, TrainingError
+from hmgdm_core.train import (
+    Cancelled,
+    CancelToken,
+    CheckpointWritten,
+    Failed,
+    Finished,
+    MaskDrawn,
+    PretrainConfig,
+    Started,
+    StepDone,
+    StepSkipped,
+    TrainConfig,
+    drain,
+    latest_checkpoint,
+    load_checkpoint,
+    pretrain,
+    resolve_device,
+)
+
+
+def dataset(count=6):
+    return [random_graph(5 + 2 * i, 48, seed=i) for i in range(count)]
+
+
+def config(**train):
+    defaults = {"batch_size": 2, "epochs": 2, "lr": 1e-3, "checkpoint_every_epochs": 1, "device": "cpu"}
+    return PretrainConfig(model=TINY, train=TrainConfig(**{**defaults, **train}))
+
+
+def test_run_yields_typed_events_and_loadable_checkpoints(tmp_path):
+    events = list(pretrain(dataset(), config(), tmp_path))
+    assert isinstance(events[0], Started) and events[0].total_steps == 6
+    assert isinstance(events[-1], Finished) and events[-1].step == 6
+    steps = [e for e in events if isinstance(e, StepDone)]
+    assert [e.step for e in steps] == list(range(1, 7))
+    assert all(e.lr == pytest.approx(1e-3) and e.graphs_per_second > 0 and e.eta_seconds >= 0 for e in steps)
+    masks = [e for e in events if isinstance(e, MaskDrawn)]
+    assert len(masks) == 6 and masks[0].node_target.shape == masks[0].node_graph.shape
+    written = [e.path for e in events if isinstance(e, CheckpointWritten)]
+    assert [p.name for p in written] == ["checkpoint-00000003.pt", "checkpoint-00000006.pt"]
+    loaded = load_checkpoint(tmp_path)
+    assert loaded.meta["step"] == 6 and loaded.config == config()
+    assert PretrainConfig.from_json((tmp_path / "config.json").read_text()) == config()
+
+
+def test_cancel_keeps_checkpoints_and_resume_is_bit_exact(tmp_path):
+    reference = drain(pretrain(dataset(), config(), tmp_path / "straight"))
+    token = CancelToken()
+    events = []
+    for event in pretrain(dataset(), config(), tmp_path / "cut", cancel=token):
+        events.append(event)
+        if isinstance(event, StepDone) and event.step == 4:
+            token.cancel()
+    assert isinstance(events[-1], Cancelled) and events[-1].step == 4
+    # The epoch checkpoint written before the cancel is still loadable, and so is the cancel's.
+    assert load_checkpoint(tmp_path / "cut" / "checkpoint-00000003.pt").meta["step"] == 3
+    assert load_checkpoint(events[-1].checkpoint).meta["step"] == 4
+    resumed = drain(pretrain(dataset(), config(), tmp_path / "cut", resume=events[-1].checkpoint))
+    assert isinstance(resumed, Finished) and resumed.step == 6
+    a = load_checkpoint(reference.checkpoint).model.state_dict()
+    b = load_checkpoint(resumed.checkpoint).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_refuses_other_data(tmp_path):
+    drain(pretrain(dataset(), config(max_steps=1), tmp_path))
+    with pytest.raises(InputError, match="another model config or dataset"):
+        drain(pretrain(dataset(4), config(), tmp_path, resume=tmp_path))
+
+
+def test_failed_write_leaves_previous_checkpoint_intact(tmp_path, monkeypatch):
+    drain(pretrain(dataset(), config(max_steps=3, checkpoint_every_epochs=1), tmp_path))
+    before = latest_checkpoint(tmp_path)
+
+    def broken_save(obj, path):
+        with open(path, "wb") as handle:
+            handle.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    run = pretrain(dataset(), config(), tmp_path, resume=before)
+    with pytest.raises(OSError, match="disk full"):
+        for event in run:
+            last = event
+    assert isinstance(last, Failed)
+    assert latest_checkpoint(tmp_path) == before and not list(tmp_path.glob("*.tmp"))
+    monkeypatch.undo()
+    assert load_checkpoint(before).meta["step"] == 3
+
+
+def test_non_finite_batches_are_skipped_then_fail(tmp_path):
+    poisoned = dataset(2)
+    poisoned[0].x[0, 0] = float("nan")
+    events = list(pretrain(poisoned, config(batch_size=1, max_steps=4), tmp_path))
+    assert any(isinstance(e, StepSkipped) for e in events) and isinstance(events[-1], Finished)
+    all_bad = [replace_x_nan(g) for g in dataset(2)]
+    run = pretrain(all_bad, config(batch_size=1, max_steps=10, max_bad_steps=2), tmp_path / "bad")
+    with pytest.raises(TrainingError, match="consecutive"):
+        for event in run:
+            last = event
+    assert isinstance(last, Failed)
+
+
+def replace_x_nan(graph):
+    graph.x = torch.full_like(graph.x, float("nan"))
+    return graph
+
+
+def test_cpu_only_when_cuda_is_absent(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(InputError, match="CUDA is not available"):
+        resolve_device("cuda:0")
+    last = drain(pretrain(dataset(2), config(device="auto", max_steps=1), tmp_path))
+    assert isinstance(last, Finished)
+    with pytest.raises(InputError, match="only supported on CUDA"):
+        drain(pretrain(dataset(2), config(precision="bf16", max_steps=1), tmp_path / "bf16"))
+
+
+def test_graphs_breaking_the_contract_are_refused(tmp_path):
+    bad = dataset(2)
+    del bad[1].edge_pair
+    with pytest.raises(InputError, match="edge_pair"):
+        drain(pretrain(bad, config(batch_size=2, max_steps=1), tmp_path))
+    with pytest.raises(InputError, match="no graph"):
+        drain(pretrain([], config(), tmp_path))
+
+
+def test_config_json_round_trip():
+    original = replace(config(), mask=replace(config().mask, mode="official"))
+    assert PretrainConfig.from_json(original.to_json()) == original
+    with pytest.raises(InputError, match="unknown"):
+        PretrainConfig.from_json('{"train": {"lr_typo": 1}}')
+
+
+def test_pretrain_and_embed_graphs_of_the_graph_package(monuseg_dir, tmp_path):
+    import tifffile
+
+    from hmgdm_core.embed import embed_dataset
+    from hmgdm_core.graph import GraphDataset, graph_from_image
+    from hmgdm_core.model import ModelConfig
+
+    image = tifffile.imread(sorted((monuseg_dir / "images").rglob("*.tif"))[0])[..., :3]
+    graphs = GraphDataset.from_graphs([graph_from_image(image[y : y + 256, :256], 0.25) for y in (0, 256)])
+    small = ModelConfig(
+        embed_dim=32, hidden_dim=16, latent_mlp_dim=8, time_mlp_dim=32, block_mlp_dim=8, head_dims=(16, 32)
+    )
+    config = PretrainConfig(model=small, train=TrainConfig(batch_size=2, max_steps=2, device="cpu"))
+    events = list(pretrain(graphs, config, tmp_path))
+    assert isinstance(events[-1], Finished) and all(np.isfinite(e.loss) for e in events if isinstance(e, StepDone))
+    embedding = embed_dataset(load_checkpoint(tmp_path).model, graphs, device="cpu")
+    assert embedding.patch.shape == (2, 64) and np.isfinite(embedding.patch).all()
+
+
+def test_learning_rate_warms_up_and_drops_on_plateaus():
+    from hmgdm_core.train.learning_rate import LearningRate
+
+    control = LearningRate(
+        TrainConfig(
+            lr=1e-3, warmup_steps=4, plateau_every_epochs=2, plateau_patience=1, plateau_factor=0.5, min_lr=3e-4
+        )
+    )
+    assert [control.at(s) for s in (1, 2, 4, 9)] == pytest.approx([2.5e-4, 5e-4, 1e-3, 1e-3])
+    for epoch, loss in enumerate([1.0, 1.0, 0.9, 0.9, 0.95, 0.95, 0.95, 0.95]):
+        control.end_epoch(epoch, loss)  # checks after epochs 1, 3, 5, 7: better, better, worse, worse
+    assert control.at(10) == pytest.approx(5e-4)
+    control.load_state_dict({**control.state_dict(), "scale": 0.01})
+    assert control.at(10) == pytest.approx(3e-4)  # min_lr floor
+
+
+def test_micro_batches_give_the_global_batch_loss(tmp_path):
+    whole = [e for e in pretrain(dataset(), config(max_steps=3), tmp_path / "a") if isinstance(e, StepDone)]
+    micro = [
+        e
+        for e in pretrain(dataset(), config(max_steps=3, micro_batch_size=1), tmp_path / "b")
+        if isinstance(e, StepDone)
+    ]
+    for a, b in zip(whole, micro, strict=True):
+        assert (b.loss, b.kl, b.node, b.edge) == pytest.approx((a.loss, a.kl, a.node, a.edge), rel=1e-4)
