@@ -27,9 +27,9 @@ def wait(app, done, timeout=600.0):
 
 
 def main() -> None:
-    import napari
     from qtpy.QtWidgets import QApplication
 
+    import napari
     from hmgdm_core.sample import sample_slide_path
     from napari_hmgdm._widgets.graph_widget import GraphWidget
     from napari_hmgdm._widgets.train_widget import TrainState, TrainWidget

@@ -47,6 +47,7 @@ class GraphWidget(Container):
         self.run_button = PushButton(text="Build graph")
         self.progress = ProgressBar(min=0, max=len(_STAGES), value=0, label="progress")
         self.status = Label(value="")
+        self.status.native.setWordWrap(True)  # long messages wrap instead of widening the dock
         super().__init__(
             widgets=[self.picker, self.settings, self.nuclei_settings, self.tissue_settings, self.color_by,
                      self.run_button, self.progress, self.status],

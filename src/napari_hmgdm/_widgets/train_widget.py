@@ -120,10 +120,12 @@ class TrainWidget(Container):
                                                                      "precision": ("fp32", "bf16", "fp16")})
         self.model_settings = DataclassForm(pretrain_saved.model if pretrain_saved else ModelConfig())
         self.devices_found = Label(value=f"found: {found}")
+        self.devices_found.native.setWordWrap(True)
         self.out_dir = FileEdit(mode="d", value=saved.get("out_dir", str(default_runs_dir())), label="runs folder")
         self.train_button = PushButton(text="Train")
         self.progress = ProgressBar(min=0, max=1, value=0, label="steps")
         self.status = Label(value="")
+        self.status.native.setWordWrap(True)  # long messages wrap instead of widening the dock
         self.loss_plot = LossPlot()
         self.save_button = PushButton(text="Save checkpoint…")
         self.load_button = PushButton(text="Load checkpoint…")
