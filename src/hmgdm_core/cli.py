@@ -29,15 +29,9 @@ def _write_report(text: str, path: str | None) -> None:
     """Write ``text`` to ``path`` atomically (temporary file, then rename), if a path is given."""
     if path is None:
         return
-    import os
-    from pathlib import Path
+    from hmgdm_core.io.atomic import write_text_atomic
 
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, target)
-    print(f"report written to {target}")
+    print(f"report written to {write_text_atomic(path, text)}")
 
 
 def _graph(args: argparse.Namespace) -> None:

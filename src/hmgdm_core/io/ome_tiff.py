@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from hmgdm_core.errors import InputError
+from hmgdm_core.io.atomic import atomic_path
 
 __all__ = ["pyramid_levels", "write_ome_tiff"]
 
@@ -90,17 +89,11 @@ def write_ome_tiff(
         "compression": None if compression == "none" else compression,
         "photometric": "rgb" if rgb else "minisblack",
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    os.close(fd)
-    try:
-        with tifffile.TiffWriter(tmp, bigtiff=image.nbytes > 2**31, ome=True) as tif:
-            metadata = {"axes": "YXS" if rgb else "YX", "PhysicalSizeX": mpp, "PhysicalSizeY": mpp,
-                        "PhysicalSizeXUnit": "µm", "PhysicalSizeYUnit": "µm"}
-            tif.write(levels[0], subifds=len(levels) - 1, metadata=metadata, **options)
-            for level in levels[1:]:
-                tif.write(level, subfiletype=1, **options)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    metadata = {"axes": "YXS" if rgb else "YX", "PhysicalSizeX": mpp, "PhysicalSizeY": mpp,
+                "PhysicalSizeXUnit": "µm", "PhysicalSizeYUnit": "µm"}
+    # TiffWriter closes before atomic_path renames the finished file into place.
+    with atomic_path(path) as tmp, tifffile.TiffWriter(tmp, bigtiff=image.nbytes > 2**31, ome=True) as tif:
+        tif.write(levels[0], subifds=len(levels) - 1, metadata=metadata, **options)
+        for level in levels[1:]:
+            tif.write(level, subfiletype=1, **options)
     return path

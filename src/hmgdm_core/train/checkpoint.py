@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ import torch_geometric
 from torch_geometric.data import Data
 
 from hmgdm_core.errors import InputError
+from hmgdm_core.io.atomic import atomic_path, write_text_atomic
 from hmgdm_core.model import HMGDM
 from hmgdm_core.train.config import PretrainConfig
 
@@ -94,15 +94,9 @@ def save_checkpoint(
             "python": platform.python_version(),
         },
     }
-    handle, temporary = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
+    with atomic_path(path) as temporary:
         torch.save(payload, temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-    (path.parent / "config.json").write_text(config.to_json())
+    write_text_atomic(path.parent / "config.json", config.to_json())
     return path
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ import torch
 from torch_geometric.data import Data
 
 from hmgdm_core.errors import InputError
+from hmgdm_core.io.atomic import atomic_path
 from hmgdm_core.vae.autoencoder import EntityVAE
 from hmgdm_core.vae.config import VAEConfig
 
@@ -119,14 +119,8 @@ def save_entity_vae(path: str | os.PathLike[str], vae: EntityVAE) -> Path:
         "model": {k: v.detach().cpu() for k, v in vae.state_dict().items()},
         "config": json.dumps(asdict(vae.config)),
     }
-    handle, temporary = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
+    with atomic_path(path) as temporary:
         torch.save(payload, temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
     return path
 
 

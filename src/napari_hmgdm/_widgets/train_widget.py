@@ -18,6 +18,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 
 from hmgdm_core.errors import InputError
 from hmgdm_core.graph import ENTITY_KINDS, GraphConfig, GraphDataset
+from hmgdm_core.io.atomic import atomic_path, write_text_atomic
 from hmgdm_core.model.config import ModelConfig
 from hmgdm_core.train import (
     Cancelled,
@@ -164,10 +165,7 @@ class TrainWidget(Container):
             "out_dir": str(self.out_dir.value),
             "pretrain": self.pretrain_config().to_json(),
         }
-        self._settings_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._settings_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(settings, indent=2))
-        os.replace(tmp, self._settings_path)
+        write_text_atomic(self._settings_path, json.dumps(settings, indent=2))
 
     # --- running --------------------------------------------------------------------------------------------
     def _set_state(self, state: TrainState) -> None:
@@ -284,11 +282,9 @@ class TrainWidget(Container):
                                      else None)
         if source is None:
             raise InputError("No checkpoint yet: train first, or load one.")
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, path)
-        return path
+        with atomic_path(path) as tmp:
+            shutil.copyfile(source, tmp)
+        return Path(path)
 
     def load_checkpoint(self, path: str | Path) -> None:
         """Load a checkpoint (weights only): its settings fill the forms, the next run resumes it."""
