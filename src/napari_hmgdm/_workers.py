@@ -7,6 +7,8 @@ what they yield or return into layers on the GUI thread. Tests drive them direct
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hmgdm_core.graph import GraphConfig, GraphDataset, dataset_from_region
+from hmgdm_core.graph import GraphConfig, GraphDataset, build_graph, dataset_from_region
 from hmgdm_core.graph.build import entities_for, graph_from_entities
 from hmgdm_core.graph.contract import EntityGraph
 from hmgdm_core.graph.subgraph import inside_polygon, node_subgraph
@@ -42,44 +44,90 @@ class GraphRequest:
 
 @dataclass(frozen=True)
 class GraphResult:
-    """A built graph and the label image of its entities."""
+    """A built graph and, for regions built in one piece, the label image of its entities."""
 
     graph: EntityGraph
     """The entity graph (``pos`` in level-0 (y, x) pixels)."""
-    labels: np.ndarray
-    """(rows, cols) int32 entity labels at ``graph.region['mpp']``; dropped entities are 0."""
+    labels: np.ndarray | None
+    """(rows, cols) int32 entity labels at ``graph.region['mpp']`` (dropped entities are 0);
+    ``None`` for a region built tile by tile, whose label image is never held whole."""
 
 
-def graph_job(request: GraphRequest) -> Generator[str, None, GraphResult]:
-    """Build the entity graph of a region, yielding the name of each stage before it starts.
+class _Stopped(Exception):
+    """Raised inside the tile computation when the job is abandoned."""
 
-    Yields
-    ------
-    str
-        ``"reading"``, ``"entities"``, ``"graph"``: the widget shows them and may quit there.
+
+def graph_job(request: GraphRequest, tile_size: int = 2048) -> Generator[tuple[str, int, int], None, GraphResult]:
+    """Build the entity graph of a region, yielding ``(stage, done, total)`` progress.
+
+    A region up to ``tile_size`` read pixels on a side is built in one piece (stages
+    ``reading``, ``entities``, ``graph``; 3 in all); a larger one tile by tile through Dask,
+    yielding after each tile task. Closing the generator (the worker's quit) stops the tile
+    computation at its next task.
 
     Returns
     -------
     GraphResult
     """
-    yield "reading"
+    rows, cols = request.region.shape
+    if max(rows, cols) > tile_size:
+        graph = yield from _tiled_graph(request, tile_size)
+        return GraphResult(_keep_inside(graph, request.polygon), None)
+    yield "reading", 0, 3
     with open_slide(request.slide_path, mpp=request.slide_mpp) as slide:
         request.region.check_inside(slide.shape)
         rgb = slide.read(request.region)
-    yield "entities"
-    mpp = float(request.region.mpp)
-    entities = entities_for(rgb, mpp, request.config)
-    yield "graph"
-    graph = graph_from_entities(entities, rgb, request.region, request.config)
-    labels = entities.labels
-    if request.polygon is not None:
-        keep = inside_polygon(graph.pos.numpy(), request.polygon)
-        graph = node_subgraph(graph, keep)
-        dropped = np.ones(entities.n + 1, dtype=bool)
-        dropped[0] = False
-        dropped[graph.entity_id.numpy()] = False
-        labels = np.where(dropped[labels], 0, labels)
-    return GraphResult(graph, labels)
+    yield "entities", 1, 3
+    entities = entities_for(rgb, float(request.region.mpp), request.config)
+    yield "graph", 2, 3
+    graph = _keep_inside(graph_from_entities(entities, rgb, request.region, request.config), request.polygon)
+    dropped = np.ones(entities.n + 1, dtype=bool)
+    dropped[0] = False
+    dropped[graph.entity_id.numpy()] = False
+    return GraphResult(graph, np.where(dropped[entities.labels], 0, entities.labels))
+
+
+def _keep_inside(graph: EntityGraph, polygon: np.ndarray | None) -> EntityGraph:
+    if polygon is None:
+        return graph
+    return node_subgraph(graph, inside_polygon(graph.pos.numpy(), polygon))
+
+
+def _tiled_graph(request: GraphRequest, tile_size: int) -> Generator[tuple[str, int, int], None, EntityGraph]:
+    """Run the tiled build in a thread and relay its tile progress."""
+    updates: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    outcome: dict = {}
+
+    def progress(done: int, total: int) -> None:
+        if stop.is_set():
+            raise _Stopped
+        updates.put((done, total))
+
+    def run() -> None:
+        try:
+            with open_slide(request.slide_path, mpp=request.slide_mpp) as slide:
+                outcome["graph"] = build_graph(slide, request.region, request.config, tile_size=tile_size,
+                                               progress=progress)
+        except BaseException as err:  # handed to the generator, which re-raises it on the worker thread
+            outcome["error"] = err
+
+    thread = threading.Thread(target=run, name="hmgdm-tiles", daemon=True)
+    thread.start()
+    try:
+        yield "tiles", 0, 1
+        while thread.is_alive() or not updates.empty():
+            try:
+                done, total = updates.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            yield "tiles", done, total
+    finally:
+        stop.set()
+        thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["graph"]
 
 
 @dataclass(frozen=True)

@@ -91,3 +91,39 @@ def test_region_sources_pickle_for_worker_processes(sample_svs):
     source = pickle.loads(pickle.dumps(RegionSource(region, slide_path=str(sample_svs))))
     assert np.array_equal(source.read(0, 0, 300, 400), direct)
     assert np.array_equal(source.read(100, 50, 200, 150), direct[100:200, 50:150])
+
+
+@pytest.mark.parametrize("scheduler", ["threads", "distributed"])
+def test_progress_counts_every_tile_task(region_image, scheduler):
+    from distributed import LocalCluster
+
+    config = GraphConfig(kind="nuclei")
+    source = RegionSource(Region(0, 0, *region_image.shape[:2], 0.25), image=region_image)
+    calls = []
+
+    def progress(done, total):
+        calls.append((done, total))
+
+    if scheduler == "threads":
+        tiled_graph(source, config, tile_size=256, progress=progress)
+    else:
+        with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+            tiled_graph(source, config, tile_size=256, scheduler=cluster.scheduler_address, progress=progress)
+    tiles = 3 * 3  # 600 x 700 px in 256 px tiles
+    assert all(total == 2 * tiles for _, total in calls)
+    done = [d for d, _ in calls]
+    assert done == sorted(done) and done[-1] == 2 * tiles and done[0] >= 1
+
+
+def test_raising_in_progress_stops_the_build(region_image):
+    source = RegionSource(Region(0, 0, *region_image.shape[:2], 0.25), image=region_image)
+    seen = []
+
+    def progress(done, total):
+        seen.append(done)
+        if done == 2:
+            raise KeyboardInterrupt("user cancelled")
+
+    with pytest.raises(KeyboardInterrupt, match="user cancelled"):
+        tiled_graph(source, GraphConfig(kind="nuclei"), tile_size=256, scheduler="sync", progress=progress)
+    assert seen == [1, 2]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hmgdm_core.graph.build import GraphConfig, graph_from_image
 from hmgdm_core.graph.contract import EntityGraph
-from hmgdm_core.graph.tiling import RegionSource, tiled_graph
+from hmgdm_core.graph.tiling import Progress, RegionSource, tiled_graph
 from hmgdm_core.io.region import Region
 from hmgdm_core.io.slide import Slide
 
@@ -18,6 +18,7 @@ def build_graph(
     *,
     tile_size: int = 2048,
     scheduler: str = "threads",
+    progress: Progress | None = None,
 ) -> EntityGraph:
     """The entity graph of a slide region.
 
@@ -35,6 +36,9 @@ def build_graph(
     scheduler : str
         Dask scheduler for tiled regions: ``'threads'``, ``'sync'``, ``'processes'`` or a
         ``dask.distributed`` scheduler address.
+    progress : callable, optional
+        ``progress(done, total)`` per tile task of a tiled region (see
+        :func:`~hmgdm_core.graph.tiling.tiled_graph`); not called for a one-shot region.
 
     Returns
     -------
@@ -47,7 +51,7 @@ def build_graph(
     if rows <= tile_size and cols <= tile_size:
         return graph_from_image(slide.read(region), float(region.mpp), config, region)
     source = RegionSource(region, slide_path=str(slide.path), slide_mpp=slide.mpp)
-    return tiled_graph(source, config, tile_size, scheduler)
+    return tiled_graph(source, config, tile_size, scheduler, progress)
 
 
 def graph_summary(graph: EntityGraph) -> str:

@@ -20,6 +20,7 @@ that fits in one tile gives exactly the graph of one-shot processing. ``entity_i
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,10 @@ from hmgdm_core.graph.windows import gather_windows
 from hmgdm_core.io.region import Region
 from hmgdm_core.tissue import TissueConfig, tissue_mask_from_rgb
 
-__all__ = ["RegionSource", "tiled_graph"]
+__all__ = ["Progress", "RegionSource", "tiled_graph"]
+
+Progress = Callable[[int, int], None]
+"""``progress(done, total)`` callback for tile tasks."""
 
 
 @dataclass(frozen=True)
@@ -155,19 +159,42 @@ def _tile_windows(
     return gather_windows(source.read(y0, x0, y1, x1), points - np.array([y0, x0]), window)
 
 
-def _compute(tasks: list, scheduler: str) -> list:
+def _compute(tasks: list, scheduler: str, progress: Progress | None = None, done: int = 0, total: int = 0) -> list:
+    """Compute the tile tasks, calling ``progress(done + k, total)`` as the k-th one finishes."""
     import dask
 
     if "://" in scheduler:
-        from distributed import Client
+        from distributed import Client, as_completed
 
         with Client(scheduler) as client:
-            return list(dask.compute(*tasks, scheduler=client))
-    return list(dask.compute(*tasks, scheduler=scheduler))
+            futures = client.compute(tasks)
+            if progress is not None:
+                for k, _ in enumerate(as_completed(futures), start=1):
+                    progress(done + k, total)
+            return client.gather(futures)
+    if progress is None:
+        return list(dask.compute(*tasks, scheduler=scheduler))
+    from dask.callbacks import Callback
+
+    keys = {t.key for t in tasks}
+    finished = [done]
+
+    def posttask(key, result, dsk, state, worker_id):
+        # Runs in the scheduler loop, so an exception raised by ``progress`` stops the computation.
+        if key in keys:
+            finished[0] += 1
+            progress(finished[0], total)
+
+    with Callback(posttask=posttask):
+        return list(dask.compute(*tasks, scheduler=scheduler))
 
 
 def tiled_graph(
-    source: RegionSource, config: GraphConfig | None = None, tile_size: int = 2048, scheduler: str = "threads"
+    source: RegionSource,
+    config: GraphConfig | None = None,
+    tile_size: int = 2048,
+    scheduler: str = "threads",
+    progress: Progress | None = None,
 ) -> EntityGraph:
     """Entity graph of a region processed tile by tile (see the module docstring).
 
@@ -182,6 +209,10 @@ def tiled_graph(
     scheduler : str
         Dask scheduler: ``'threads'`` (default), ``'sync'``, ``'processes'``, or the address of
         a ``dask.distributed`` scheduler (``'tcp://host:8786'``).
+    progress : callable, optional
+        Called as ``progress(done, total)`` when a tile task finishes; each tile is visited
+        twice (entities, then windows), so ``total`` is twice the number of tiles. An exception
+        raised by it stops the computation and propagates (how a GUI cancels a large build).
 
     Returns
     -------
@@ -216,9 +247,13 @@ def tiled_graph(
             for y0, x0, y1, x1 in cores
         ]
     task = dask.delayed(_tile_entities, pure=True)
+    total = 2 * len(cores)
     parts = _compute(
         [task(source, core, config, halo, i, m) for i, (core, m) in enumerate(zip(cores, masks, strict=True))],
         scheduler,
+        progress,
+        0,
+        total,
     )
 
     counts = [len(p["points"]) for p in parts]
@@ -237,7 +272,14 @@ def tiled_graph(
     jobs = [(i, np.flatnonzero(owner == i)) for i in range(len(cores))]
     jobs = [(i, idx) for i, idx in jobs if len(idx)]
     wtask = dask.delayed(_tile_windows, pure=True)
-    windows = _compute([wtask(source, cores[i], centres[idx], config.window) for i, idx in jobs], scheduler)
+    # Tiles without nodes or edge midpoints have no window pass: they count as done.
+    windows = _compute(
+        [wtask(source, cores[i], centres[idx], config.window) for i, idx in jobs],
+        scheduler,
+        progress,
+        total - len(jobs),
+        total,
+    )
     features = torch.empty((len(centres), 3 * config.window**2), dtype=torch.float32)
     for (_, idx), win in zip(jobs, windows, strict=True):
         features[torch.from_numpy(idx)] = win

@@ -23,9 +23,6 @@ if TYPE_CHECKING:
 
 __all__ = ["GraphWidget"]
 
-_STAGES = ("reading", "entities", "graph")
-
-
 class GraphWidget(Container):
     """Choose a region and entity kind, build the graph in a worker, show it as layers.
 
@@ -45,7 +42,7 @@ class GraphWidget(Container):
         self.tissue_settings = DataclassForm(SuperpixelConfig())
         self.color_by = ComboBox(choices=list(NODE_MEASUREMENTS), value="od_h", label="colour nodes by")
         self.run_button = PushButton(text="Build graph")
-        self.progress = ProgressBar(min=0, max=len(_STAGES), value=0, label="progress")
+        self.progress = ProgressBar(min=0, max=3, value=0, label="progress")
         self.status = Label(value="")
         self.status.native.setWordWrap(True)  # long messages wrap instead of widening the dock
         super().__init__(
@@ -106,22 +103,24 @@ class GraphWidget(Container):
     def _set_status(self, text: str) -> None:
         self.status.value = text
 
-    def _on_stage(self, stage: str) -> None:
-        self.progress.value = _STAGES.index(stage)
-        self.status.value = f"{stage}…"
+    def _on_stage(self, update: tuple[str, int, int]) -> None:
+        stage, done, total = update
+        self.progress.max = max(1, total)
+        self.progress.value = done
+        self.status.value = f"{stage} {done}/{total}…" if stage == "tiles" else f"{stage}…"
 
     def _on_result(self, result: GraphResult) -> None:
         self.last_result = result
         graph = result.graph
-        for data, kwargs, kind in [
-            entity_labels_layer_data(result.labels, graph.region, graph.kind),
-            *graph_layer_data(graph, color_by=self.color_by.value),
-        ]:
+        layers = graph_layer_data(graph, color_by=self.color_by.value)
+        if result.labels is not None:
+            layers.insert(0, entity_labels_layer_data(result.labels, graph.region, graph.kind))
+        for data, kwargs, kind in layers:
             name = kwargs["name"]
             if name in self._viewer.layers:
                 self._viewer.layers.remove(name)
             self._viewer.add_layer(Layer.create(data, kwargs, kind))
-        self.progress.value = len(_STAGES)
+        self.progress.value = self.progress.max
         self.status.value = graph_summary(graph)
         show_info(graph_summary(graph))
 
