@@ -78,3 +78,15 @@ def test_errors_are_reported_not_raised(widget):
     assert "Draw a rectangle" in widget.status.value
     with pytest.raises(Exception, match="No checkpoint yet"):
         widget.save_checkpoint(widget.out_dir.value / "x.pt")
+
+
+def test_closing_the_widget_stops_the_run(qtbot, widget):
+    widget.train_settings.max_steps.value = "400"
+    widget.train_button.native.click()
+    qtbot.waitUntil(lambda: widget.progress.value >= 1, timeout=120_000)
+    token = widget._token
+    run_dir = widget.out_dir.value
+    widget.native.deleteLater()  # what closing the viewer does to its dock widgets
+    qtbot.waitUntil(lambda: token.cancelled, timeout=10_000)
+    # The loop notices at its next step and writes its checkpoint before stopping.
+    qtbot.waitUntil(lambda: any(run_dir.glob("run-*/checkpoint-*.pt")), timeout=60_000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import os
@@ -61,6 +62,17 @@ def _collapsible(title: str, form: DataclassForm, expanded: bool):
     return section
 
 
+def _stop_orphaned_run(live: dict) -> None:
+    """Cancel the run of a deleted widget and cut its worker off from the deleted controls."""
+    if "token" in live:
+        live["token"].cancel()
+    worker = live.get("worker")
+    if worker is not None:
+        for signal in (worker.yielded, worker.errored, worker.finished):
+            with contextlib.suppress(TypeError, RuntimeError):  # nothing left connected
+                signal.disconnect()
+
+
 class TrainState(enum.Enum):
     """Where a training run stands; only the widget writes it."""
 
@@ -103,7 +115,8 @@ class TrainWidget(Container):
         saved = self._read_settings()
         self._worker = None
         self._token: CancelToken | None = None
-        self._live_tokens: list[CancelToken] = []
+        # What a run needs stopped if the widget dies under it; the closure below must not hold the widget.
+        self._live: dict = {}
         self._total_steps = 0
         self.state = TrainState.IDLE
         self.checkpoint: Path | None = None
@@ -142,8 +155,8 @@ class TrainWidget(Container):
         self.save_button.changed.connect(self._ask_save)
         self.load_button.changed.connect(self._ask_load)
         # Closing the viewer deletes this widget: the run then stops at its next step, checkpointed.
-        tokens = self._live_tokens
-        self.native.destroyed.connect(lambda *_: [token.cancel() for token in tokens])
+        live = self._live
+        self.native.destroyed.connect(lambda *_: _stop_orphaned_run(live))
 
     # --- settings -------------------------------------------------------------------------------------------
     def _read_settings(self) -> dict:
@@ -208,8 +221,8 @@ class TrainWidget(Container):
         # Leave a core to the GUI thread so the viewer stays responsive while the CPU trains.
         torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
         self._token = CancelToken()
-        self._live_tokens[:] = [self._token]
         worker = create_worker(train_job, request, self._token, _start_thread=False)
+        self._live.update(token=self._token, worker=worker)
         worker.yielded.connect(self._on_yielded)
         worker.errored.connect(self._on_error)
         worker.finished.connect(self._on_finished)
@@ -269,7 +282,7 @@ class TrainWidget(Container):
     def _on_finished(self) -> None:
         self._worker = None
         self._token = None
-        self._live_tokens.clear()
+        self._live.clear()
         if self.state in (TrainState.RUNNING, TrainState.CANCELLING):
             # The worker ended without a final event: cancelled before training started.
             self._set_state(TrainState.STOPPED)
