@@ -68,6 +68,14 @@ class MaskDrawn:
     """(N,) bool: target nodes (nodes in their graph's order)."""
     edge_target: np.ndarray
     """(E,) bool: target directed edges (edges in their graph's order)."""
+    edge_graph: np.ndarray
+    """(E,) int64: position of each edge's graph in ``dataset_indices``."""
+    node_encoded: np.ndarray
+    """(N,) bool: nodes the encoder saw (condition nodes; every node in the ``official`` mask mode)."""
+    edge_encoded: np.ndarray
+    """(E,) bool: edges the encoder saw (strict mode hides condition edges that touch a target node)."""
+    t: np.ndarray
+    """(G,) int64: diffusion timestep of each graph, in ``dataset_indices`` order."""
 
 
 @dataclass(frozen=True)

@@ -179,7 +179,17 @@ def pretrain(
                 group,
                 device,
             )
-            yield MaskDrawn(step, tuple(local), result.node_graph, result.node_target, result.edge_target)
+            yield MaskDrawn(
+                step,
+                tuple(local),
+                result.node_graph,
+                result.node_target,
+                result.edge_target,
+                result.edge_graph,
+                result.node_encoded,
+                result.edge_encoded,
+                result.t,
+            )
             if result.skipped is None:
                 meta["consecutive_bad"] = 0
                 total, kl, node, edge = result.parts

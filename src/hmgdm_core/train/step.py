@@ -35,6 +35,14 @@ class StepResult:
     """(N,) bool target nodes of the local batch."""
     edge_target: np.ndarray
     """(E,) bool target edges of the local batch."""
+    edge_graph: np.ndarray
+    """(E,) position of each local edge's graph in the local batch."""
+    node_encoded: np.ndarray
+    """(N,) bool nodes the encoder saw."""
+    edge_encoded: np.ndarray
+    """(E,) bool edges the encoder saw."""
+    t: np.ndarray
+    """(G,) int64 timestep of each local graph."""
 
 
 def _structure(graphs: Sequence[Data]) -> Batch:
@@ -121,10 +129,19 @@ def optimisation_step(
         optimizer.zero_grad(set_to_none=True)
     scaler.update()
     node_graph = np.repeat(np.arange(len(graphs)), [g.num_nodes for g in graphs]).astype(np.int64)
+    edge_graph = np.repeat(np.arange(len(graphs)), [g.edge_index.shape[1] for g in graphs]).astype(np.int64)
+
+    def flags(name: str) -> np.ndarray:
+        return np.concatenate([getattr(m, name).cpu().numpy() for m in masks]) if masks else np.zeros(0, bool)
+
     return StepResult(
         parts=(parts[0], parts[1], parts[2], parts[3]),
         skipped=skipped,
         node_graph=node_graph,
-        node_target=np.concatenate([m.node_target.cpu().numpy() for m in masks]) if masks else np.zeros(0, bool),
-        edge_target=np.concatenate([m.edge_target.cpu().numpy() for m in masks]) if masks else np.zeros(0, bool),
+        node_target=flags("node_target"),
+        edge_target=flags("edge_target"),
+        edge_graph=edge_graph,
+        node_encoded=flags("node_encoded"),
+        edge_encoded=flags("edge_encoded"),
+        t=t_all[torch.as_tensor(list(positions), dtype=torch.long, device=device)].cpu().numpy(),
     )
