@@ -90,3 +90,19 @@ def test_screenshot_shows_the_graph_overlay(qtbot, slide_viewer, roi_box):
     # viridis node colours: green-dominant or blue-purple-dominant dots that H&E does not have.
     green = (shot[..., 1] > shot[..., 0] + 40) & (shot[..., 1] > shot[..., 2])
     assert green.sum() > 20, "nodes not visible"
+
+
+def test_field_of_view_region(qtbot, slide_viewer, roi_box):
+    from napari_hmgdm._region import region_from_view
+
+    viewer, image, _ = slide_viewer
+    (y, x, h, w), mpp = roi_box
+    centre = ((y + h / 2) * mpp, (x + w / 2) * mpp)
+    viewer.camera.center = centre
+    viewer.camera.zoom = 3.0
+    qtbot.waitUntil(lambda: image.corner_pixels[1, -2] - image.corner_pixels[0, -2] < 1000, timeout=10_000)
+    region = region_from_view(image, mpp=None)
+    assert region.y <= y + h / 2 <= region.y + region.height
+    assert region.x <= x + w / 2 <= region.x + region.width
+    # The canvas shows a few hundred µm at zoom 3; the region is that view, not the whole slide.
+    assert region.height < 1500 and region.width < 1500
