@@ -7,7 +7,7 @@ import numpy as np
 
 from hmgdm_core.io import Slide
 
-__all__ = ["entity_labels_layer_data", "graph_layer_data", "slide_layer_data"]
+__all__ = ["entity_labels_layer_data", "graph_layer_data", "patch_layer_data", "slide_layer_data"]
 
 # A level this large (pixels on its longer side) is not shown without coarser levels.
 _MAX_UNPYRAMIDED = 4096
@@ -149,3 +149,34 @@ def graph_layer_data(graph, color_by: str | None = None) -> list[tuple]:
         "metadata": {"hmgdm_region": dict(graph.region), "hmgdm_kind": graph.kind},
     }
     return [(pos, points_kwargs, "points"), (vectors, vectors_kwargs, "vectors")]
+
+
+def patch_layer_data(raster: np.ndarray, region: dict, name: str, kind: str) -> tuple:
+    """Layer data for a raster over a region's read pixels (a class map or a heatmap).
+
+    Parameters
+    ----------
+    raster : ndarray, shape region read shape
+        Integer labels (``kind='labels'``) or values (``kind='image'``).
+    region : dict
+        :meth:`hmgdm_core.io.Region.to_dict` of the region.
+    name : str
+        Layer name.
+    kind : str
+        ``'labels'`` or ``'image'``.
+
+    Returns
+    -------
+    tuple
+        ``(raster, kwargs, kind)`` aligned with the slide layer (world units µm).
+    """
+    kwargs = {
+        "name": name,
+        "scale": (region["mpp"], region["mpp"]),
+        "translate": _region_translate(region),
+        "units": ("µm", "µm"),
+        "metadata": {"hmgdm_region": dict(region)},
+    }
+    if kind == "labels":
+        kwargs["opacity"] = 0.5
+    return (raster, kwargs, kind)

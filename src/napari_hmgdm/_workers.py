@@ -21,9 +21,19 @@ from hmgdm_core.graph.build import entities_for, graph_from_entities
 from hmgdm_core.graph.contract import EntityGraph
 from hmgdm_core.graph.subgraph import inside_polygon, node_subgraph
 from hmgdm_core.io import Region, open_slide
+from hmgdm_core.overlays import PatchGrid
 from hmgdm_core.train import CancelToken, MaskDrawn, PretrainConfig, StepDone, StepSkipped, TrainEvent, pretrain
 
-__all__ = ["GraphRequest", "GraphResult", "TrainRequest", "graph_job", "train_job"]
+__all__ = [
+    "GraphRequest",
+    "GraphResult",
+    "PatchEmbedding",
+    "PatchRequest",
+    "TrainRequest",
+    "graph_job",
+    "patch_embedding_job",
+    "train_job",
+]
 
 
 @dataclass(frozen=True)
@@ -187,3 +197,56 @@ def train_job(
             yield pending
             pending = []
         yield event
+
+
+@dataclass(frozen=True)
+class PatchRequest:
+    """What to embed: a region cut into patches, and the model to embed them with."""
+
+    slide_path: str
+    """The slide file."""
+    slide_mpp: float
+    """Level-0 µm/px of the slide."""
+    region: Region
+    """The region, read at ``region.mpp``."""
+    patch_size: int
+    """Patch side in read pixels (non-overlapping grid; partial edge patches dropped)."""
+    graph_config: GraphConfig
+    """Entity graphs built per patch."""
+    checkpoint: Path
+    """Pre-trained H-MGDM checkpoint."""
+
+
+@dataclass(frozen=True)
+class PatchEmbedding:
+    """The patch grid of a region and one embedding per patch."""
+
+    grid: PatchGrid
+    """The patches (row-major)."""
+    embeddings: np.ndarray
+    """(P, D) float32 patch vectors (:func:`hmgdm_core.embed.embed_dataset`)."""
+
+
+def patch_embedding_job(request: PatchRequest) -> Generator[tuple[str, int, int], None, PatchEmbedding]:
+    """Cut a region into patches, build their graphs and embed them, yielding ``(stage, done, total)``.
+
+    Returns
+    -------
+    PatchEmbedding
+    """
+    from hmgdm_core.embed import embed_dataset
+    from hmgdm_core.graph import graph_from_image
+    from hmgdm_core.train import load_checkpoint
+
+    yield "reading", 0, 1
+    with open_slide(request.slide_path, mpp=request.slide_mpp) as slide:
+        image = slide.read(request.region)
+    grid = PatchGrid(request.region, request.patch_size)
+    graphs = []
+    mpp = float(request.region.mpp)
+    for index, (patch, sub) in enumerate(zip(grid.cut(image), grid.regions(), strict=True)):
+        graphs.append(graph_from_image(patch, mpp, request.graph_config, sub))
+        yield "graphs", index + 1, len(grid)
+    yield "embedding", len(grid), len(grid)
+    model = load_checkpoint(request.checkpoint).model
+    return PatchEmbedding(grid, embed_dataset(model, graphs, device="cpu").patch)

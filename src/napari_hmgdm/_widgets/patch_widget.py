@@ -1,0 +1,213 @@
+"""Patch-level predictions: embed a region's patches, then k-means clusters or a few-click classifier."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui.widgets import ComboBox, Container, FileEdit, Label, LineEdit, ProgressBar, PushButton, SpinBox
+from napari.layers import Layer
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_error, show_info
+
+from hmgdm_core.errors import InputError
+from hmgdm_core.graph import ENTITY_KINDS, GraphConfig
+from hmgdm_core.overlays import class_map, cluster_patches, fit_patch_probe, save_predictions
+from napari_hmgdm._layers import patch_layer_data
+from napari_hmgdm._widgets._selection import RegionPicker
+from napari_hmgdm._workers import PatchEmbedding, PatchRequest, patch_embedding_job
+
+if TYPE_CHECKING:
+    import napari
+
+__all__ = ["PatchWidget"]
+
+MARKS = "patch marks"
+
+
+class PatchWidget(Container):
+    """Embed the patches of the selected region with a pre-trained model and map them.
+
+    *Embed patches* runs in a worker; *Show clusters* colours the patches by k-means cluster;
+    points added to the "patch marks" layer (each with the class chosen below) train a linear
+    probe whose class map and probability heatmap are shown over the slide.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        self._viewer = viewer
+        self._worker = None
+        self.result: PatchEmbedding | None = None
+        self.probabilities: np.ndarray | None = None
+        self.picker = RegionPicker(mpp=1.0)
+        self.checkpoint = FileEdit(mode="r", filter="*.pt", label="model checkpoint")
+        self.kind = ComboBox(choices=list(ENTITY_KINDS), value="tissue", label="entities")
+        self.patch_size = SpinBox(value=128, min=32, max=2048, step=16, label="patch px")
+        self.embed_button = PushButton(text="Embed patches")
+        self.progress = ProgressBar(min=0, max=1, value=0, label="progress")
+        self.clusters = SpinBox(value=4, min=2, max=32, label="clusters")
+        self.cluster_button = PushButton(text="Show clusters")
+        self.class_names = LineEdit(value="tumour, stroma, other", label="classes")
+        self.mark_class = ComboBox(choices=self._names(), label="mark as")
+        self.probe_button = PushButton(text="Train classifier on marks")
+        self.heatmap_class = ComboBox(choices=self._names(), label="heatmap of")
+        self.save_button = PushButton(text="Save predictions…")
+        self.status = Label(value="")
+        self.status.native.setWordWrap(True)
+        super().__init__(widgets=[
+            self.picker, self.checkpoint, self.kind, self.patch_size, self.embed_button, self.progress,
+            self.clusters, self.cluster_button, self.class_names, self.mark_class, self.probe_button,
+            self.heatmap_class, self.save_button, self.status,
+        ])
+        self.embed_button.changed.connect(self._on_embed)
+        self.cluster_button.changed.connect(self.show_clusters)
+        self.probe_button.changed.connect(self.train_probe)
+        self.class_names.changed.connect(self._on_names)
+        self.mark_class.changed.connect(self._on_mark_class)
+        self.save_button.changed.connect(self._ask_save)
+
+    def _names(self) -> list[str]:
+        return [n.strip() for n in str(self.class_names.value).split(",") if n.strip()] or ["class 1"]
+
+    def _on_names(self) -> None:
+        self.mark_class.choices = self._names()
+        self.heatmap_class.choices = self._names()
+
+    def _on_mark_class(self, name: str) -> None:
+        if MARKS in self._viewer.layers:
+            self._viewer.layers[MARKS].feature_defaults["class"] = name
+
+    # --- embedding ------------------------------------------------------------------------------------------
+    def _on_embed(self) -> None:
+        if self._worker is not None:
+            self._worker.quit()
+            return
+        try:
+            path, base_mpp, region, _ = self.picker.selection()
+            checkpoint = Path(self.checkpoint.value)
+            if not checkpoint.is_file():
+                raise InputError("Choose a model checkpoint (.pt) written by training.")
+            request = PatchRequest(path, base_mpp, region, int(self.patch_size.value),
+                                   GraphConfig(kind=self.kind.value), checkpoint)
+        except (InputError, ValueError) as err:
+            self.status.value = str(err)
+            show_error(str(err))
+            return
+        self.start(request)
+
+    def start(self, request: PatchRequest) -> None:
+        """Embed the patches of ``request`` in a worker thread."""
+        worker = create_worker(patch_embedding_job, request, _start_thread=False)
+        worker.yielded.connect(self._on_progress)
+        worker.returned.connect(self._on_embedded)
+        worker.errored.connect(lambda err: self._fail(f"Embedding failed: {err}"))
+        worker.finished.connect(self._on_finished)
+        self._worker = worker
+        self.embed_button.text = "Cancel"
+        self.status.value = "Embedding patches…"
+        worker.start()
+
+    def _on_progress(self, update: tuple[str, int, int]) -> None:
+        stage, done, total = update
+        self.progress.max, self.progress.value = max(1, total), done
+        self.status.value = f"{stage} {done}/{total}"
+
+    def _on_embedded(self, result: PatchEmbedding) -> None:
+        self.result = result
+        self.probabilities = None
+        self.status.value = f"{len(result.grid)} patches embedded ({result.embeddings.shape[1]} numbers each)."
+        if MARKS not in self._viewer.layers:
+            marks = self._viewer.add_points(
+                np.zeros((0, 2)), name=MARKS, features={"class": np.array([], dtype=object)},
+                face_color="white", border_color="black", size=12, units=("µm", "µm"),
+            )
+            marks.feature_defaults["class"] = self.mark_class.value
+            marks.mode = "add"
+
+    def _on_finished(self) -> None:
+        self._worker = None
+        self.embed_button.text = "Embed patches"
+
+    def _fail(self, message: str) -> None:
+        self.status.value = message
+        show_error(message)
+
+    # --- maps -----------------------------------------------------------------------------------------------
+    def _require_embedding(self) -> PatchEmbedding:
+        if self.result is None:
+            raise InputError("Embed the patches first.")
+        return self.result
+
+    def _show(self, data: np.ndarray, kind: str, name: str, **kwargs) -> None:
+        data_, layer_kwargs, layer_kind = patch_layer_data(data, self.result.grid.region.to_dict(), name, kind)
+        if name in self._viewer.layers:
+            self._viewer.layers.remove(name)
+        self._viewer.add_layer(Layer.create(data_, layer_kwargs | kwargs, layer_kind))
+
+    def show_clusters(self) -> None:
+        """Colour the patches by k-means cluster of their embeddings (a Labels layer, cluster + 1)."""
+        try:
+            result = self._require_embedding()
+            labels = cluster_patches(result.embeddings, int(self.clusters.value))
+        except InputError as err:
+            self._fail(str(err))
+            return
+        classes, _ = class_map(result.grid, np.eye(int(self.clusters.value))[labels])
+        self._show(classes + 1, "labels", "patch clusters")
+        self.status.value = f"{int(self.clusters.value)} clusters of {len(labels)} patches."
+
+    def marked_patches(self) -> tuple[np.ndarray, np.ndarray]:
+        """Patch index and class index of each mark inside the grid (GUI thread)."""
+        result = self._require_embedding()
+        if MARKS not in self._viewer.layers or len(self._viewer.layers[MARKS].data) == 0:
+            raise InputError("Add points to the 'patch marks' layer, a few per class, then train.")
+        marks = self._viewer.layers[MARKS]
+        image = self.picker.image.value
+        raster = result.grid.label_raster()
+        names = self._names()
+        patches, classes = [], []
+        for point, name in zip(marks.data, marks.features["class"], strict=True):
+            level0 = image.world_to_data(marks.data_to_world(point))[-2:]
+            r, c = np.round(result.grid.region.from_level0(np.asarray(level0))).astype(int)
+            if 0 <= r < raster.shape[0] and 0 <= c < raster.shape[1] and raster[r, c] >= 0 and name in names:
+                patches.append(int(raster[r, c]))
+                classes.append(names.index(name))
+        return np.array(patches, dtype=np.int64), np.array(classes, dtype=np.int64)
+
+    def train_probe(self) -> None:
+        """Fit the linear probe on the marked patches; show the class map and the heatmap."""
+        try:
+            patches, classes = self.marked_patches()
+            probe = fit_patch_probe(self.result.embeddings, patches, classes, len(self._names()))
+        except InputError as err:
+            self._fail(str(err))
+            return
+        self.probabilities = probe.predict_proba(self.result.embeddings)
+        heat_class = self._names().index(self.heatmap_class.value)
+        classes_map, heat = class_map(self.result.grid, self.probabilities, heatmap_class=heat_class)
+        self._show(classes_map + 1, "labels", "patch classes")
+        self._show(np.nan_to_num(heat, nan=0.0), "image", f"p({self.heatmap_class.value})",
+                   colormap="inferno", contrast_limits=(0.0, 1.0), opacity=0.6, blending="additive")
+        show_info(f"Classifier trained on {len(patches)} marked patches.")
+        self.status.value = f"Classifier trained on {len(patches)} marks over {len(set(classes.tolist()))} classes."
+
+    def save(self, tiff_path: str | Path, csv_path: str | Path) -> tuple[Path, Path]:
+        """Write the heatmap (pyramidal OME-TIFF) and the per-patch table (CSV)."""
+        if self.probabilities is None:
+            raise InputError("Train the classifier first.")
+        heat_class = self._names().index(self.heatmap_class.value)
+        return save_predictions(tiff_path, csv_path, self.result.grid, self.probabilities, self._names(),
+                                heatmap_class=heat_class)
+
+    def _ask_save(self) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getSaveFileName(
+            self.native, "Save predictions", "predictions.ome.tif", "OME-TIFF (*.tif)"
+        )
+        if path:
+            try:
+                tiff, csv = self.save(path, Path(path).with_suffix("").with_suffix(".csv"))
+                show_info(f"Saved {tiff} and {csv}")
+            except (InputError, OSError) as err:
+                self._fail(str(err))
