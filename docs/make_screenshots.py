@@ -3,7 +3,8 @@
     xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_screenshots.py
 
 Each screenshot is what a person sees after the steps the tutorial describes: open the sample,
-draw a rectangle, build the nuclei graph; then train on the region (progress and loss).
+draw a rectangle, build the nuclei graph; then train on the region (progress and loss); then
+embed the region's patches with the trained model and colour them by k-means cluster.
 """
 
 import tempfile
@@ -32,6 +33,7 @@ def main() -> None:
     import napari
     from hmgdm_core.sample import sample_slide_path
     from napari_hmgdm._widgets.graph_widget import GraphWidget
+    from napari_hmgdm._widgets.patch_widget import PatchWidget
     from napari_hmgdm._widgets.train_widget import TrainState, TrainWidget
 
     OUT.mkdir(exist_ok=True)
@@ -68,6 +70,21 @@ def main() -> None:
         viewer.screenshot(str(OUT / "train_progress.png"), canvas_only=False, flash=False)
         train.cancel()
         wait(app, lambda: train._worker is None)
+
+        patches = PatchWidget(viewer)
+        viewer.window.add_dock_widget(patches, name="Patch predictions", tabify=True)
+        patches.picker.image.value = image
+        patches.picker.shapes.value = shapes
+        patches.checkpoint.value = str(train.checkpoint)
+        patches.patch_size.value = 64
+        patches.embed_button.native.click()
+        wait(app, lambda: patches.result is not None and patches._worker is None)
+        patches.clusters.value = 4
+        patches.cluster_button.native.click()
+        for name in ("nuclei nodes", "nuclei edges"):
+            viewer.layers[name].visible = False
+        app.processEvents()
+        viewer.screenshot(str(OUT / "patch_clusters.png"), canvas_only=False, flash=False)
     viewer.close()
     print("wrote", *sorted(p.name for p in OUT.glob("*.png")))
 
