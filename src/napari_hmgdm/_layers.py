@@ -7,7 +7,13 @@ import numpy as np
 
 from hmgdm_core.io import Slide
 
-__all__ = ["entity_labels_layer_data", "graph_layer_data", "patch_layer_data", "slide_layer_data"]
+__all__ = [
+    "entity_labels_layer_data",
+    "graph_layer_data",
+    "mask_schedule_layer_data",
+    "patch_layer_data",
+    "slide_layer_data",
+]
 
 # A level this large (pixels on its longer side) is not shown without coarser levels.
 _MAX_UNPYRAMIDED = 4096
@@ -180,3 +186,64 @@ def patch_layer_data(raster: np.ndarray, region: dict, name: str, kind: str) -> 
     if kind == "labels":
         kwargs["opacity"] = 0.5
     return (raster, kwargs, kind)
+
+
+ROLE_NAMES = ("condition", "target", "hidden")
+"""Names of the mask-role codes of :mod:`hmgdm_core.overlays.mask_schedule` (0, 1, 2)."""
+ROLE_COLOURS = {"condition": "#00e5ff", "target": "#ff2bd6", "hidden": "#7f7f7f"}
+
+
+def mask_schedule_layer_data(graph, schedule) -> list[tuple]:
+    """Points and Vectors stacked over the recorded steps, for napari's dims slider (axis 0 = step).
+
+    Parameters
+    ----------
+    graph : hmgdm_core.graph.EntityGraph
+        The followed graph (``pos`` level-0 (y, x) px).
+    schedule : hmgdm_core.overlays.MaskSchedule
+        Its roles per recorded step (S steps, N nodes, E edges).
+
+    Returns
+    -------
+    list of tuple
+        ``[(points (S·N, 3), kwargs, "points"), (vectors (S·E, 2, 3), kwargs, "vectors")]``: coordinates
+        ``(step index, y, x)``; features ``role``, ``step``, ``t`` and ``noise_std``; colours by role
+        (condition cyan, target magenta, hidden grey).
+    """
+    import pandas as pd
+
+    from hmgdm_core.overlays import edge_vectors
+
+    base_mpp = graph.region["base_mpp"]
+    s_count = len(schedule.steps)
+    pos = graph.pos.numpy().astype(np.float64)
+    n, e = len(pos), graph.edge_index.shape[1]
+    step_of_node = np.repeat(np.arange(s_count), n)
+    points = np.column_stack([step_of_node, np.tile(pos, (s_count, 1))])
+
+    def features(role: np.ndarray, count: int) -> pd.DataFrame:
+        index = np.repeat(np.arange(s_count), count)
+        return pd.DataFrame({
+            "role": pd.Categorical(np.array(ROLE_NAMES)[role.reshape(-1)], categories=ROLE_NAMES),
+            "step": schedule.steps[index], "t": schedule.t[index], "noise_std": schedule.noise_std[index],
+        })
+
+    vec2 = edge_vectors(pos, graph.edge_index.numpy())
+    vectors = np.zeros((s_count * e, 2, 3))
+    vectors[:, 0, 0] = np.repeat(np.arange(s_count), e)
+    vectors[:, :, 1:] = np.tile(vec2, (s_count, 1, 1))
+    common = {"scale": (1.0, base_mpp, base_mpp), "units": ("", "µm", "µm"),
+              "metadata": {"hmgdm_region": dict(graph.region)}}
+    from matplotlib.colors import to_rgba_array
+
+    # Explicit colours per element: a colour cycle would depend on which role appears first.
+    palette = to_rgba_array([ROLE_COLOURS[name] for name in ROLE_NAMES])
+    points_kwargs = common | {
+        "name": "mask schedule nodes", "features": features(schedule.node_role, n), "size": 8.0, "border_width": 0,
+        "face_color": palette[schedule.node_role.reshape(-1)],
+    }
+    vectors_kwargs = common | {
+        "name": "mask schedule edges", "features": features(schedule.edge_role, e), "edge_width": 1.5,
+        "vector_style": "line", "edge_color": palette[schedule.edge_role.reshape(-1)],
+    }
+    return [(points, points_kwargs, "points"), (vectors, vectors_kwargs, "vectors")]

@@ -66,6 +66,18 @@ def test_train_to_the_end_then_save_and_remember_settings(qtbot, widget, tmp_pat
     assert again.train_settings.max_steps.value == "6"
     assert again.model_settings.hidden_dim.value == 32
 
+    # The mask schedule of the first patch graph, one frame per recorded step on the dims slider.
+    widget.show_mask_schedule()
+    nodes, edges = widget._viewer.layers["mask schedule nodes"], widget._viewer.layers["mask schedule edges"]
+    graph = widget.dataset[0]
+    steps = len(widget._schedule.steps)
+    assert steps >= 2 and len(nodes.data) == steps * graph.num_nodes
+    assert len(edges.data) == steps * graph.edge_index.shape[1]
+    per_step = nodes.features["role"].to_numpy().reshape(steps, graph.num_nodes)
+    assert ((per_step == "target").sum(axis=1) == int(0.6 * graph.num_nodes)).all()
+    widget._viewer.dims.set_current_step(0, 1)
+    assert f"step {widget._schedule.steps[1]}: t = {widget._schedule.t[1]}" in widget.schedule_info.value
+
     # Loading the checkpoint makes the next run resume it.
     again.load_checkpoint(saved)
     assert again.checkpoint == saved and "step 6" in again.status.value

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import torch
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, ProgressBar, PushButton, SpinBox
+from napari.layers import Layer
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 
@@ -21,12 +22,14 @@ from hmgdm_core.errors import InputError
 from hmgdm_core.graph import ENTITY_KINDS, GraphConfig, GraphDataset
 from hmgdm_core.io.atomic import atomic_path, write_text_atomic
 from hmgdm_core.model.config import ModelConfig
+from hmgdm_core.overlays import MaskScheduleRecorder
 from hmgdm_core.train import (
     Cancelled,
     CancelToken,
     CheckpointWritten,
     Failed,
     Finished,
+    MaskDrawn,
     PretrainConfig,
     Started,
     StepDone,
@@ -35,6 +38,7 @@ from hmgdm_core.train import (
     load_checkpoint,
 )
 from napari_hmgdm._devices import device_choices
+from napari_hmgdm._layers import mask_schedule_layer_data
 from napari_hmgdm._widgets._forms import DataclassForm
 from napari_hmgdm._widgets._loss_plot import LossPlot
 from napari_hmgdm._widgets._selection import RegionPicker
@@ -141,11 +145,15 @@ class TrainWidget(Container):
         self.status = Label(value="")
         self.status.native.setWordWrap(True)  # long messages wrap instead of widening the dock
         self.loss_plot = LossPlot()
+        self.schedule_button = PushButton(text="Show mask schedule")
+        self.schedule_info = Label(value="")
+        self.recorder: MaskScheduleRecorder | None = None
         self.save_button = PushButton(text="Save checkpoint…")
         self.load_button = PushButton(text="Load checkpoint…")
         super().__init__(widgets=[
             self.picker, self.kind, self.patch_size, self.devices_found, self.out_dir,
-            self.train_button, self.progress, self.status, self.save_button, self.load_button,
+            self.train_button, self.progress, self.status, self.schedule_button, self.schedule_info,
+            self.save_button, self.load_button,
         ])
         layout = self.native.layout()
         layout.insertWidget(3, _collapsible("Optimisation settings", self.train_settings, expanded=True))
@@ -153,6 +161,8 @@ class TrainWidget(Container):
         layout.addWidget(_collapsible("Network settings", self.model_settings, expanded=False))
         self.train_button.changed.connect(self._on_train_button)
         self.save_button.changed.connect(self._ask_save)
+        self.schedule_button.changed.connect(self.show_mask_schedule)
+        viewer.dims.events.current_step.connect(self._on_dims_step)
         self.load_button.changed.connect(self._ask_load)
         # Closing the viewer deletes this widget: the run then stops at its next step, checkpointed.
         live = self._live
@@ -228,6 +238,8 @@ class TrainWidget(Container):
         worker.finished.connect(self._on_finished)
         self._worker = worker
         self.loss_plot.clear()
+        # Follow the first patch graph: its condition/target split at every step that drew it.
+        self.recorder = MaskScheduleRecorder(0, request.pretrain_config.diffusion)
         self.progress.value = 0
         self.status.value = "Building patch graphs…"
         self._set_state(TrainState.RUNNING)
@@ -246,6 +258,9 @@ class TrainWidget(Container):
             nodes = sum(g.num_nodes for g in item)
             self.status.value = f"{len(item)} patch graphs, {nodes} nodes; starting…"
         elif isinstance(item, list):
+            for event in item:
+                if isinstance(event, MaskDrawn):
+                    self.recorder.record(event)
             steps = [e for e in item if isinstance(e, StepDone)]
             if steps:
                 last = steps[-1]
@@ -287,6 +302,29 @@ class TrainWidget(Container):
             # The worker ended without a final event: cancelled before training started.
             self._set_state(TrainState.STOPPED)
             self.status.value = "Cancelled before training started."
+
+    # --- mask schedule ----------------------------------------------------------------------------------------
+    def show_mask_schedule(self) -> None:
+        """Show the followed graph's condition/target roles per recorded step (dims slider = step)."""
+        if self.recorder is None or self.dataset is None or not len(self.recorder.schedule().steps):
+            self.status.value = "Train first: the mask schedule is recorded while training."
+            return
+        self._schedule = self.recorder.schedule()
+        for data, kwargs, kind in mask_schedule_layer_data(self.dataset[0], self._schedule):
+            if kwargs["name"] in self._viewer.layers:
+                self._viewer.layers.remove(kwargs["name"])
+            self._viewer.add_layer(Layer.create(data, kwargs, kind))
+        self._on_dims_step()
+
+    def _on_dims_step(self, event=None) -> None:
+        schedule = getattr(self, "_schedule", None)
+        if schedule is None or self._viewer.dims.ndim < 3:
+            return
+        index = min(int(self._viewer.dims.current_step[0]), len(schedule.steps) - 1)
+        self.schedule_info.value = (
+            f"step {schedule.steps[index]}: t = {schedule.t[index]}, noise σ = {schedule.noise_std[index]:.3f}, "
+            f"{int((schedule.node_role[index] == 1).sum())} target / {schedule.node_role.shape[1]} nodes"
+        )
 
     # --- checkpoints ----------------------------------------------------------------------------------------
     def save_checkpoint(self, path: str | Path) -> Path:
