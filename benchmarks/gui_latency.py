@@ -63,9 +63,9 @@ def main() -> None:
     if args.quick:
         args.seconds = 5.0
 
-    import napari
     from qtpy.QtWidgets import QApplication
 
+    import napari
     from hmgdm_core.graph import GraphConfig, dataset_from_region
     from hmgdm_core.io import Region, open_slide
     from hmgdm_core.model.config import ModelConfig
@@ -129,8 +129,9 @@ def main() -> None:
         print(f"{name:<34} {r['ticks']:>6} {r['p50_ms']!s:>8} {r['p95_ms']!s:>8} {r['max_ms']!s:>8}")
     base = rows["baseline: training on GUI thread"]["p95_ms"]
     ours = rows["worker (ours)"]["p95_ms"]
+    ratio = round(base / max(ours, 0.1), 1) if base and ours is not None else None
     print(json.dumps({"benchmark": "gui_latency", "seconds": args.seconds, "rows": rows, "worker_steps": steps_worker,
-                      "p95_baseline_over_ours": round(base / max(ours, 0.1), 1) if base and ours is not None else None}))
+                      "p95_baseline_over_ours": ratio}))
 
 
 if __name__ == "__main__":

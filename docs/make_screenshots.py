@@ -4,7 +4,9 @@
 
 Each screenshot is what a person sees after the steps the tutorial describes: open the sample,
 draw a rectangle, build the nuclei graph; then train on the region (progress and loss); then
-embed the region's patches with the trained model and colour them by k-means cluster.
+show the mask schedule of the first patch graph; reconstruct the region's noised entities
+(reconstruction beside the noised view); embed the region's patches with the trained model and
+colour them by k-means cluster.
 """
 
 import tempfile
@@ -34,6 +36,7 @@ def main() -> None:
     from hmgdm_core.sample import sample_slide_path
     from napari_hmgdm._widgets.graph_widget import GraphWidget
     from napari_hmgdm._widgets.patch_widget import PatchWidget
+    from napari_hmgdm._widgets.reconstruction_widget import ReconstructionWidget
     from napari_hmgdm._widgets.train_widget import TrainState, TrainWidget
 
     OUT.mkdir(exist_ok=True)
@@ -70,6 +73,35 @@ def main() -> None:
         viewer.screenshot(str(OUT / "train_progress.png"), canvas_only=False, flash=False)
         train.cancel()
         wait(app, lambda: train._worker is None)
+        for name in ("nuclei nodes", "nuclei edges"):
+            viewer.layers[name].visible = False
+        train.show_mask_schedule()
+        viewer.dims.set_current_step(0, 3)
+        app.processEvents()
+        viewer.screenshot(str(OUT / "mask_schedule.png"), canvas_only=False, flash=False)
+        for name in ("mask schedule nodes", "mask schedule edges"):
+            viewer.layers[name].visible = False
+
+        rebuild = ReconstructionWidget(viewer)
+        viewer.window.add_dock_widget(rebuild, name="Diffusion reconstructions", tabify=True)
+        rebuild.picker.image.value = image
+        rebuild.picker.shapes.value = shapes
+        rebuild.checkpoint.value = str(train.checkpoint)
+        rebuild.t.value = 600
+        rebuild.run_button.native.click()
+        wait(app, lambda: rebuild.result is not None and rebuild._worker is None)
+        viewer.layers["noised (t=600)"].visible = True
+        noised = viewer.layers["noised (t=600)"]
+        noised.translate = (noised.translate[0], noised.translate[1] + (w + 40) * MPP)  # beside the reconstruction
+        app.processEvents()
+        viewer.camera.center = ((y + h / 2) * MPP, (x + w + 20) * MPP)
+        viewer.camera.zoom = 1.1
+        viewer.screenshot(str(OUT / "reconstruction.png"), canvas_only=False, flash=False)
+        for layer in list(viewer.layers):
+            if layer.name.startswith(("original", "noised", "reconstructed", "reconstruction error")):
+                layer.visible = False
+        viewer.camera.center = ((y + h / 2) * MPP, (x + w / 2) * MPP)
+        viewer.camera.zoom = 2.2
 
         patches = PatchWidget(viewer)
         viewer.window.add_dock_widget(patches, name="Patch predictions", tabify=True)
@@ -81,8 +113,6 @@ def main() -> None:
         wait(app, lambda: patches.result is not None and patches._worker is None)
         patches.clusters.value = 4
         patches.cluster_button.native.click()
-        for name in ("nuclei nodes", "nuclei edges"):
-            viewer.layers[name].visible = False
         app.processEvents()
         viewer.screenshot(str(OUT / "patch_clusters.png"), canvas_only=False, flash=False)
     viewer.close()

@@ -139,3 +139,20 @@ def test_graph_pretrain_embed_classify_chain(tmp_path, kather_dir, capsys):
         assert f["embeddings"].shape[0] == 36 and set(f["labels"]) == {1, 4, 7}
     assert main(["classify", str(tmp_path / "e.npz"), "--folds", "2"]) == 0
     assert "accuracy" in capsys.readouterr().out
+
+
+def test_export_command(tmp_path, sample_svs, capsys):
+    from hmgdm_core.graph import GraphConfig, build_graph, save_graph
+    from hmgdm_core.io import open_slide
+    from hmgdm_core.io.qupath import read_qupath
+
+    with open_slide(sample_svs) as slide:
+        graph = build_graph(slide, slide.region(1500, 800, 256, 256), GraphConfig(kind="nuclei"))
+    save_graph(graph, tmp_path / "g.pt")
+    assert main(["export", str(tmp_path / "g.pt"), "--out", str(tmp_path / "g.geojson")]) == 0
+    assert f"{graph.num_nodes} nodes" in capsys.readouterr().out
+    objects = read_qupath(tmp_path / "g.geojson", image_shape=(2967, 2220))
+    assert sum(o.object_type == "detection" for o in objects) == graph.num_nodes
+    assert main(["export", str(tmp_path / "g.pt"), "--out", str(tmp_path / "g.json"), "--format", "tiatoolbox"]) == 0
+    tia = json.loads((tmp_path / "g.json").read_text())
+    assert len(tia["coordinates"]) == graph.num_nodes and len(tia["edge_index"]) == 2

@@ -114,6 +114,21 @@ def _embed(args: argparse.Namespace) -> None:
     print(f"{embedding.patch.shape[0]} embeddings of {embedding.patch.shape[1]} numbers written to {args.out}{extra}")
 
 
+def _export(args: argparse.Namespace) -> None:
+    from hmgdm_core.graph import load_graph
+
+    graph = load_graph(args.graph)
+    if args.format == "qupath":
+        from hmgdm_core.io.qupath import write_graph_qupath
+
+        path = write_graph_qupath(graph, args.out)
+    else:
+        from hmgdm_core.io.tiatoolbox_json import write_graph_tiatoolbox
+
+        path = write_graph_tiatoolbox(graph, args.out)
+    print(f"{graph.num_nodes} nodes and {graph.edge_index.shape[1] // 2} edges written to {path} ({args.format})")
+
+
 def _classify(args: argparse.Namespace) -> None:
     from hmgdm_core.downstream import ClassifyConfig, classify_embeddings, load_classification_npz
 
@@ -184,6 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--batch-size", type=int, default=32)
     embed.add_argument("--device", default="auto")
     embed.set_defaults(func=_embed)
+
+    export = sub.add_parser("export", help="write a graph as QuPath GeoJSON or tiatoolbox graph JSON")
+    export.add_argument("graph", help="graph file written by `hmgdm demo` or `hmgdm_core.graph.save_graph`")
+    export.add_argument("--out", required=True, help="output file (.geojson or .json)")
+    export.add_argument("--format", choices=("qupath", "tiatoolbox"), default="qupath")
+    export.set_defaults(func=_export)
 
     classify = sub.add_parser(
         "classify", help="linear/kNN probe with slide-grouped cross-validation on frozen embeddings"

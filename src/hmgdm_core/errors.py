@@ -5,7 +5,16 @@ Every error a user can cause by what they pass in (a file, a region, an image) i
 ``InputError`` to handle all of them; the subclasses tell which stage refused.
 """
 
-__all__ = ["DownstreamError", "HmgdmError", "InputError", "NoTissueError", "RegionError", "SlideError", "TrainingError"]
+__all__ = [
+    "DownstreamError",
+    "GeoJSONError",
+    "HmgdmError",
+    "InputError",
+    "NoTissueError",
+    "RegionError",
+    "SlideError",
+    "TrainingError",
+]
 
 
 class HmgdmError(Exception):
@@ -26,6 +35,10 @@ class SlideError(InputError):
 
 class RegionError(InputError):
     """A region is empty, has a non-positive size, or lies (partly) outside the image."""
+
+
+class GeoJSONError(InputError):
+    """A GeoJSON (QuPath) file is malformed, too large, of an unexpected shape or out of the image."""
 
 
 class NoTissueError(InputError):

@@ -29,9 +29,12 @@ __all__ = [
     "GraphResult",
     "PatchEmbedding",
     "PatchRequest",
+    "ReconstructionRequest",
+    "ReconstructionResult",
     "TrainRequest",
     "graph_job",
     "patch_embedding_job",
+    "reconstruction_job",
     "train_job",
 ]
 
@@ -250,3 +253,65 @@ def patch_embedding_job(request: PatchRequest) -> Generator[tuple[str, int, int]
     yield "embedding", len(grid), len(grid)
     model = load_checkpoint(request.checkpoint).model
     return PatchEmbedding(grid, embed_dataset(model, graphs, device="cpu").patch)
+
+
+@dataclass(frozen=True)
+class ReconstructionRequest:
+    """What to reconstruct: one region's graph, a trained model, a timestep and a seed for the split."""
+
+    slide_path: str
+    """The slide file."""
+    slide_mpp: float
+    """Level-0 µm/px of the slide."""
+    region: Region
+    """The region, read at ``region.mpp`` (raw-window graphs)."""
+    graph_config: GraphConfig
+    """Entity kind and parameters."""
+    checkpoint: Path
+    """Pre-trained H-MGDM checkpoint (its diffusion and mask settings are used)."""
+    t: int
+    """Timestep of the noise, 0..T-1."""
+    seed: int
+    """Seed of the condition/target split and the noise."""
+
+
+@dataclass(frozen=True)
+class ReconstructionResult:
+    """Aligned views of one reconstruction over the region's read pixels."""
+
+    original: np.ndarray
+    """(rows, cols, 3) uint8: the region."""
+    noised: np.ndarray
+    """(rows, cols, 3) uint8: target windows at x_t pasted on the region."""
+    reconstructed: np.ndarray
+    """(rows, cols, 3) uint8: target windows as predicted x0."""
+    error: np.ndarray
+    """(rows, cols) float32: each target entity's mean squared error on its pixels, NaN elsewhere."""
+    targets: int
+    """Number of target entities."""
+
+
+def reconstruction_job(request: ReconstructionRequest) -> Generator[str, None, ReconstructionResult]:
+    """Build the region's graph, noise its targets at ``t`` and reconstruct them; yields stage names.
+
+    Returns
+    -------
+    ReconstructionResult
+    """
+    from hmgdm_core.embed import reconstruct
+    from hmgdm_core.overlays import entity_value_map, node_errors, paint_reconstruction
+    from hmgdm_core.train import load_checkpoint
+
+    yield "reading"
+    with open_slide(request.slide_path, mpp=request.slide_mpp) as slide:
+        image = slide.read(request.region)
+    yield "graph"
+    entities = entities_for(image, float(request.region.mpp), request.graph_config)
+    graph = graph_from_entities(entities, image, request.region, request.graph_config)
+    yield "reconstructing"
+    checkpoint = load_checkpoint(request.checkpoint)
+    rec = reconstruct(checkpoint.model, graph, request.t, diffusion=checkpoint.config.diffusion,
+                      mask_config=checkpoint.config.mask, seed=request.seed)
+    views = paint_reconstruction(rec, graph.pos, request.region, image)
+    error = entity_value_map(entities.labels, graph.entity_id.numpy(), node_errors(graph.x, rec))
+    return ReconstructionResult(image, views.noised, views.reconstructed, error, int(rec.mask.node_target.sum()))

@@ -3,6 +3,11 @@
 import numpy as np
 import pytest
 
+from hmgdm_core.graph import GraphConfig, dataset_from_region
+from hmgdm_core.io import Region, open_slide
+from hmgdm_core.model.config import ModelConfig
+from hmgdm_core.train import PretrainConfig, TrainConfig, drain, pretrain
+
 MPP = 0.499
 # Level-0 (y, x, height, width) of a box over the epidermis of the sample slide.
 BOX = (1500, 800, 512, 512)
@@ -26,3 +31,16 @@ def slide_viewer(make_napari_viewer, sample_svs):
         [corners], shape_type="rectangle", name="roi", edge_color="cyan", face_color="transparent", units=("µm", "µm")
     )
     return viewer, image, shapes
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory, sample_svs):
+    """A tiny model after two pre-training steps on the sample slide."""
+    out = tmp_path_factory.mktemp("run")
+    slide = open_slide(sample_svs)
+    region = Region(1400, 700, 512, 512, 0.499, 1.0)
+    graphs = dataset_from_region(slide.read(region), region, 64, GraphConfig())
+    config = PretrainConfig(model=ModelConfig(embed_dim=32, hidden_dim=16, latent_mlp_dim=8, time_mlp_dim=32,
+                                              block_mlp_dim=16),
+                            train=TrainConfig(batch_size=4, max_steps=2, device="cpu"))
+    return drain(pretrain(graphs, config, out)).checkpoint

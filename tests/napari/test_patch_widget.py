@@ -3,28 +3,10 @@
 import csv
 
 import numpy as np
-import pytest
 import tifffile
 from napari.layers import Image, Labels
 
-from hmgdm_core.graph import GraphConfig, dataset_from_region
-from hmgdm_core.io import Region, open_slide
-from hmgdm_core.model.config import ModelConfig
-from hmgdm_core.train import PretrainConfig, TrainConfig, drain, pretrain
 from napari_hmgdm._widgets.patch_widget import MARKS, PatchWidget
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory, sample_svs):
-    """A tiny model after two pre-training steps on the sample slide."""
-    out = tmp_path_factory.mktemp("run")
-    slide = open_slide(sample_svs)
-    region = Region(1400, 700, 512, 512, 0.499, 1.0)
-    graphs = dataset_from_region(slide.read(region), region, 64, GraphConfig())
-    config = PretrainConfig(model=ModelConfig(embed_dim=32, hidden_dim=16, latent_mlp_dim=8, time_mlp_dim=32,
-                                              block_mlp_dim=16),
-                            train=TrainConfig(batch_size=4, max_steps=2, device="cpu"))
-    return drain(pretrain(graphs, config, out)).checkpoint
 
 
 def test_clusters_and_few_click_classifier(qtbot, slide_viewer, roi_box, checkpoint, tmp_path):

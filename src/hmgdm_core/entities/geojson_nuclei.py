@@ -10,36 +10,18 @@ file order, a later outline overwriting an earlier one where they overlap.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from hmgdm_core.entities.nuclei import nuclei_from_labels
 from hmgdm_core.entities.table import Entities
-from hmgdm_core.errors import InputError
+from hmgdm_core.io.qupath import parse_qupath, polygon_rings, read_qupath
 from hmgdm_core.io.region import Region
 
 __all__ = ["nuclei_from_geojson"]
 
-_NOT_NUCLEI = {"annotation", "pathannotationobject", "tma_core", "tmacoreobject", "tile", "pathtileobject"}
-
-
-def _kind(feature: dict) -> str:
-    props = feature.get("properties") or {}
-    kind = props.get("objectType") or props.get("object_type") or feature.get("id") or "detection"
-    return str(kind).lower()
-
-
-def _rings(geometry: dict) -> list[tuple[list, list]]:
-    """``(exterior, holes)`` rings of a Polygon or MultiPolygon; other geometry types give none."""
-    if geometry.get("type") == "Polygon":
-        polygons = [geometry["coordinates"]]
-    elif geometry.get("type") == "MultiPolygon":
-        polygons = geometry["coordinates"]
-    else:
-        return []
-    return [(poly[0], poly[1:]) for poly in polygons if poly]
+_NUCLEI = {"detection", "cell"}
 
 
 def nuclei_from_geojson(source: str | Path | dict | list, rgb: np.ndarray, region: Region) -> Entities:
@@ -62,30 +44,18 @@ def nuclei_from_geojson(source: str | Path | dict | list, rgb: np.ndarray, regio
 
     Raises
     ------
-    InputError
-        If the file is missing or is not GeoJSON.
+    GeoJSONError
+        If the file is missing, too large, or not valid QuPath GeoJSON
+        (:func:`~hmgdm_core.io.qupath.read_qupath`).
     """
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise InputError(f"No GeoJSON file at {path}.")
-        try:
-            source = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f"{path} is not a JSON file: {exc}.") from exc
-    features = source.get("features") if isinstance(source, dict) else source
-    if isinstance(source, dict) and source.get("type") == "Feature":
-        features = [source]
-    if not isinstance(features, list):
-        raise InputError("GeoJSON must be a FeatureCollection, a Feature, or a list of features.")
+    objects = read_qupath(source) if isinstance(source, (str, Path)) else parse_qupath(source)
     rows, cols = region.shape
     labels = np.zeros((rows, cols), dtype=np.int64)
     next_id = 1
-    for feature in features:
-        if not isinstance(feature, dict) or _kind(feature) in _NOT_NUCLEI:
+    for obj in objects:
+        if obj.object_type not in _NUCLEI:
             continue
-        geometry = feature.get("nucleusGeometry") or feature.get("geometry") or {}
-        for exterior, holes in _rings(geometry):
+        for exterior, holes in polygon_rings(obj.nucleus_geometry or obj.geometry):
             mask = _fill(exterior, region, (rows, cols))
             if mask is None:
                 continue
@@ -107,11 +77,10 @@ def nuclei_from_geojson(source: str | Path | dict | list, rgb: np.ndarray, regio
     return nuclei_from_labels(labels, rgb, float(region.mpp))
 
 
-def _fill(ring: list, region: Region, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] | None:
+def _fill(xy: np.ndarray, region: Region, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] | None:
     """Pixels (rows, cols) of the region image inside one ring given in level-0 ``(x, y)``."""
     from skimage.draw import polygon
 
-    xy = np.asarray(ring, dtype=np.float64).reshape(-1, 2)
     if len(xy) < 3:
         return None
     yx = region.from_level0(xy[:, ::-1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 __all__ = ["ModelConfig"]
 
@@ -46,3 +47,12 @@ class ModelConfig:
     """Add a sinusoidal encoding of the entity's (y, x) centroid to its input embedding (our option)."""
     centroid_scale: float = 256.0
     """Pixels per unit of the centroid encoding (the released code divides positions by 256)."""
+    target_input: Literal["noised", "mask_token"] = "noised"
+    """What the decoder reads for a target entity: its ``noised`` features (H-MGDM), or a learned ``mask_token``
+    of width F in place of its features, so the target's own features never reach the prediction (the
+    GraphMAE-style ablation, trained with ``DiffusionConfig(fixed_t=0)``: mask and reconstruct, no diffusion)."""
+    edge_branch: bool = True
+    """Model the edges' features (H-MGDM). ``False`` is the paper's "w/o edge latents" ablation: edge features
+    are never read, the encoder's GCN uses unit edge weights, edge latents are constant zeros (KL 0), the decoder
+    has no edge tokens and the mask must draw no target edge (``MaskConfig(edge_ratio=0)``, no edge loss). The
+    edges still carry the messages between nodes."""

@@ -29,18 +29,24 @@ class DecodeBlock(nn.Module):
         Cross-attention heads.
     bottleneck : int
         b.
+    edge_branch : bool
+        Build the edge half (cross-attention, hypergraph convolution, linear map); without it only
+        :meth:`node_step` runs.
     """
 
-    def __init__(self, channels: int, num_heads: int, bottleneck: int) -> None:
+    def __init__(self, channels: int, num_heads: int, bottleneck: int, edge_branch: bool = True) -> None:
         super().__init__()
+        # Built in the full block's order, so a seed gives the full model the same weights as before.
         self.node_xattn = GraphCrossAttention(channels, num_heads)
-        self.edge_xattn = GraphCrossAttention(channels, num_heads)
+        self.edge_xattn = GraphCrossAttention(channels, num_heads) if edge_branch else None
         self.pre_node = nn.Linear(channels, channels)
-        self.pre_edge = nn.Linear(channels, channels)
+        self.pre_edge = nn.Linear(channels, channels) if edge_branch else None
         self.node_conv = GCNConv(channels, channels)
-        self.edge_conv = HypergraphConv(channels, channels)
+        self.edge_conv = HypergraphConv(channels, channels) if edge_branch else None
         self.node_mlp = nn.Sequential(nn.Linear(channels, bottleneck), nn.Linear(bottleneck, channels))
-        self.edge_mlp = nn.Sequential(nn.Linear(channels, bottleneck), nn.Linear(bottleneck, channels))
+        self.edge_mlp = (
+            nn.Sequential(nn.Linear(channels, bottleneck), nn.Linear(bottleneck, channels)) if edge_branch else None
+        )
 
     def forward(
         self, node: Tensor, edge: Tensor, skip_node: Tensor, skip_edge: Tensor, index: EntityIndex
@@ -64,17 +70,26 @@ class DecodeBlock(nn.Module):
         -------
         node, edge : Tensor, shapes (N, H) and (E, H)
         """
-        node_t, edge_t, node_c, edge_c = index.node_target, index.edge_target, index.node_context, index.edge_context
-        g = index.num_graphs
+        return self.node_step(node, skip_node, index), self.edge_step(edge, skip_edge, index)
+
+    def node_step(self, node: Tensor, skip_node: Tensor, index: EntityIndex) -> Tensor:
+        """The node half of :meth:`forward` (all a block does without the edge branch); (N, H) → (N, H)."""
+        node_t, node_c = index.node_target, index.node_context
         attended, answered = self.node_xattn(
-            node[node_t], index.node_graph[node_t], skip_node, index.node_graph[node_c], g
+            node[node_t], index.node_graph[node_t], skip_node, index.node_graph[node_c], index.num_graphs
         )
         # Released: the attention output replaces the target tokens; a graph with no context keeps its tokens.
         node = node.index_put((node_t,), torch.where(answered[:, None], attended, node[node_t]))
-        attended, _ = self.edge_xattn(edge[edge_t], index.edge_graph[edge_t], skip_edge, index.edge_graph[edge_c], g)
-        edge = edge.index_put((edge_t,), edge[edge_t] + attended)
         node = node.index_put((node_c,), skip_node)
+        return self.node_mlp(torch.relu(self.node_conv(self.pre_node(node), index.edge_index)))
+
+    def edge_step(self, edge: Tensor, skip_edge: Tensor, index: EntityIndex) -> Tensor:
+        """The edge half of :meth:`forward`; (E, H) → (E, H)."""
+        edge_t, edge_c = index.edge_target, index.edge_context
+        attended, _ = self.edge_xattn(
+            edge[edge_t], index.edge_graph[edge_t], skip_edge, index.edge_graph[edge_c], index.num_graphs
+        )
+        edge = edge.index_put((edge_t,), edge[edge_t] + attended)
         edge = edge.index_put((edge_c,), skip_edge)
-        node = torch.relu(self.node_conv(self.pre_node(node), index.edge_index))
         edge = self.edge_conv(self.pre_edge(edge), index.hyperedge_index, num_edges=index.num_hyperedges)
-        return self.node_mlp(node), self.edge_mlp(edge)
+        return self.edge_mlp(edge)

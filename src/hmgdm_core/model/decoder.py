@@ -47,16 +47,19 @@ class Decoder(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
+        edges = config.edge_branch
+        self.feature_dim = config.feature_dim
         self.time_embedding = TimeEmbedding(config.hidden_dim, config.time_mlp_dim)
         self.node_tokens = _tokens(config)
-        self.edge_tokens = _tokens(config)
+        self.edge_tokens = _tokens(config) if edges else None
         self.node_joint = GraphTransformer(config.hidden_dim, config.joint_depth, config.num_heads)
-        self.edge_joint = GraphTransformer(config.hidden_dim, config.joint_depth, config.num_heads)
+        self.edge_joint = GraphTransformer(config.hidden_dim, config.joint_depth, config.num_heads) if edges else None
         self.blocks = nn.ModuleList(
-            DecodeBlock(config.hidden_dim, config.num_heads, config.block_mlp_dim) for _ in range(config.num_layers - 1)
+            DecodeBlock(config.hidden_dim, config.num_heads, config.block_mlp_dim, edges)
+            for _ in range(config.num_layers - 1)
         )
         self.node_head = _head(config)
-        self.edge_head = _head(config)
+        self.edge_head = _head(config) if edges else None
 
     def forward(
         self,
@@ -97,6 +100,8 @@ class Decoder(nn.Module):
         tau = self.time_embedding(t)
         node_tau, edge_tau = tau[index.node_graph], tau[index.edge_graph]
         node = self.node_tokens(node_embedding) + node_tau
+        if self.edge_head is None:
+            return self._nodes_only(node, node_tau, encoded, node_z[node_rows], node_rows, index)
         edge = self.edge_tokens(edge_embedding) + edge_tau
         node = node.index_put((index.node_context,), node_z[node_rows])
         edge = edge.index_put((index.edge_context,), edge_z[edge_rows])
@@ -111,3 +116,18 @@ class Decoder(nn.Module):
                 index,
             )
         return self.node_head(node[index.node_target]), self.edge_head(edge[index.edge_target])
+
+    def _nodes_only(
+        self,
+        node: Tensor,
+        node_tau: Tensor,
+        encoded: EncoderOutput,
+        context_z: Tensor,
+        rows: Tensor,
+        index: EntityIndex,
+    ) -> tuple[Tensor, Tensor]:
+        # Without the edge branch there is no edge token and no edge target (the mask draws none).
+        node = self.node_joint(node.index_put((index.node_context,), context_z), index.node_graph, index.num_graphs)
+        for depth in reversed(range(len(self.blocks))):
+            node = self.blocks[depth].node_step(node + node_tau, encoded.node_skips[depth][rows], index)
+        return self.node_head(node[index.node_target]), node.new_zeros((0, self.feature_dim))

@@ -70,20 +70,29 @@ class GraphEncoder(nn.Module):
         L (3).
     latent_bottleneck : int
         Bottleneck of the Gaussian heads (64).
+    edge_branch : bool
+        Build the edge convolutions, learned edge weights and edge heads; without them the GCN uses unit edge
+        weights and every edge state, latent and skip is zero (the "w/o edge latents" ablation).
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, num_layers: int, latent_bottleneck: int) -> None:
+    def __init__(
+        self, in_channels: int, hidden_channels: int, num_layers: int, latent_bottleneck: int, edge_branch: bool = True
+    ) -> None:
         super().__init__()
+        self.hidden_channels = hidden_channels
+        self.edge_branch = edge_branch
+        # Modules are built in the full model's order, so a seed gives the full model the same weights as before.
+        edge_layers = num_layers if edge_branch else 0
         self.pre_node = nn.Linear(in_channels, in_channels)
-        self.pre_edge = nn.Linear(in_channels, in_channels)
+        self.pre_edge = nn.Linear(in_channels, in_channels) if edge_branch else None
         widths = [in_channels] + [hidden_channels] * num_layers
         self.node_convs = nn.ModuleList(GCNConv(a, b) for a, b in itertools.pairwise(widths))
-        self.edge_convs = nn.ModuleList(HypergraphConv(a, b) for a, b in itertools.pairwise(widths))
-        self.weight_convs = nn.ModuleList(HypergraphConv(hidden_channels, 1) for _ in range(num_layers - 1))
+        self.edge_convs = nn.ModuleList(HypergraphConv(a, b) for a, b in itertools.pairwise(widths[: edge_layers + 1]))
+        self.weight_convs = nn.ModuleList(HypergraphConv(hidden_channels, 1) for _ in range(edge_layers - 1))
         self.node_mu = GaussianHead(hidden_channels, latent_bottleneck)
         self.node_logvar = GaussianHead(hidden_channels, latent_bottleneck)
-        self.edge_mu = GaussianHead(hidden_channels, latent_bottleneck)
-        self.edge_logvar = GaussianHead(hidden_channels, latent_bottleneck)
+        self.edge_mu = GaussianHead(hidden_channels, latent_bottleneck) if edge_branch else None
+        self.edge_logvar = GaussianHead(hidden_channels, latent_bottleneck) if edge_branch else None
 
     def forward(self, h_node: Tensor, h_edge: Tensor, edge_index: Tensor) -> EncoderOutput:
         """Encode a (sub)graph.
@@ -101,6 +110,8 @@ class GraphEncoder(nn.Module):
         -------
         EncoderOutput
         """
+        if not self.edge_branch:
+            return self._nodes_only(h_node, edge_index)
         hyperedge_index, num_hyperedges = dual_hypergraph(edge_index, h_node.shape[0])
         h_node, h_edge = self.pre_node(h_node), self.pre_edge(h_edge)
         weight = None
@@ -122,4 +133,24 @@ class GraphEncoder(nn.Module):
             edge_logvar=self.edge_logvar(h_edge),
             node_skips=tuple(node_skips),
             edge_skips=tuple(edge_skips),
+        )
+
+    def _nodes_only(self, h_node: Tensor, edge_index: Tensor) -> EncoderOutput:
+        # Zero edge states keep every shape of the full model, so the decoder and the loss need no special case;
+        # with μ = log σ² = 0 their KL term is exactly 0.
+        h_node = self.pre_node(h_node)
+        node_skips = []
+        for layer, node_conv in enumerate(self.node_convs):
+            h_node = node_conv(h_node, edge_index)
+            if layer < len(self.node_convs) - 1:
+                h_node = torch.relu(h_node)
+            node_skips.append(h_node)
+        zeros = h_node.new_zeros((edge_index.shape[1], self.hidden_channels))
+        return EncoderOutput(
+            node_mu=self.node_mu(h_node),
+            node_logvar=self.node_logvar(h_node),
+            edge_mu=zeros,
+            edge_logvar=zeros,
+            node_skips=tuple(node_skips),
+            edge_skips=(zeros,) * len(node_skips),
         )

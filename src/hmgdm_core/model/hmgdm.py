@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
+from hmgdm_core.errors import InputError
 from hmgdm_core.masking import EntityMask
 from hmgdm_core.model.config import ModelConfig
 from hmgdm_core.model.decoder import Decoder
@@ -75,9 +76,18 @@ class HMGDM(nn.Module):
             )
 
         self.node_embedding = embedding()
-        self.edge_embedding = embedding()
-        self.encoder = GraphEncoder(config.embed_dim, config.hidden_dim, config.num_layers, config.latent_mlp_dim)
+        self.edge_embedding = embedding() if config.edge_branch else None
+        self.encoder = GraphEncoder(
+            config.embed_dim, config.hidden_dim, config.num_layers, config.latent_mlp_dim, config.edge_branch
+        )
         self.decoder = Decoder(config)
+        if config.target_input == "mask_token":
+            # GraphMAE's [MASK]: a learned feature vector in place of every target's features, so the decoder
+            # cannot copy its target. Zero-initialised as in GraphMAE's enc_mask_token.
+            self.node_mask_token = nn.Parameter(torch.zeros(config.feature_dim))
+            self.edge_mask_token = nn.Parameter(torch.zeros(config.feature_dim))
+        elif config.target_input != "noised":
+            raise InputError(f"unknown target_input {config.target_input!r}: use 'noised' or 'mask_token'")
 
     def embed_inputs(self, graph: Data, x: Tensor, edge_attr: Tensor) -> tuple[Tensor, Tensor]:
         """Input embeddings of node and edge features laid out like ``graph``.
@@ -98,6 +108,9 @@ class HMGDM(nn.Module):
         node_graph, edge_graph, num_graphs = graph_ids(graph)
         pos = getattr(graph, "pos", None)
         h_node = self.node_embedding(x, index_in_graph(node_graph, num_graphs), pos)
+        if self.edge_embedding is None:
+            # Without the edge branch the edge features are never read; the encoder and decoder ignore these rows.
+            return h_node, h_node.new_zeros((edge_attr.shape[0], self.config.embed_dim))
         h_edge = self.edge_embedding(
             edge_attr, index_in_graph(edge_graph, num_graphs), _edge_centroids(pos, graph.edge_index)
         )
@@ -164,6 +177,11 @@ class HMGDM(nn.Module):
         Prediction
         """
         node_graph, _, num_graphs = graph_ids(graph)
+        if not self.config.edge_branch and bool(mask.edge_target.any()):
+            raise InputError("a model without the edge branch has no edge target: use MaskConfig(edge_ratio=0)")
+        if self.config.target_input == "mask_token":
+            x_t = x_t.index_put((mask.node_target,), self.node_mask_token.to(x_t.dtype))
+            edge_attr_t = edge_attr_t.index_put((mask.edge_target,), self.edge_mask_token.to(edge_attr_t.dtype))
         h_node, h_edge = self.embed_inputs(graph, x_t, edge_attr_t)
         enc_node, enc_edge = h_node, h_edge
         seen_target = (mask.node_encoded & mask.node_target).nonzero().squeeze(1)
