@@ -33,6 +33,9 @@ def test_clusters_and_few_click_classifier(qtbot, slide_viewer, roi_box, checkpo
     centre_world = np.array([(y0 + y1) / 2, (x0 + x1) / 2]) * mpp
     assert clusters.get_value(centre_world, world=True) == clusters.data[grid.boxes[0][0] + 5, grid.boxes[0][1] + 5]
 
+    points = viewer.layers["patch embeddings"]
+    assert len(points.data) == 9 and "cluster" in points.features and "embedding_0" in points.features
+
     marks = viewer.layers[MARKS]
     for index, name in [(0, "tumour"), (4, "stroma"), (6, "tumour"), (8, "stroma")]:
         by0, bx0, by1, bx1 = grid.level0_boxes[index]
@@ -47,6 +50,12 @@ def test_clusters_and_few_click_classifier(qtbot, slide_viewer, roi_box, checkpo
     assert set(np.unique(classes_layer.data)) <= {0, 1, 2, 3}
     assert heat.data.min() >= 0.0 and heat.data.max() <= 1.0
     np.testing.assert_allclose(widget.probabilities.sum(axis=1), 1.0, atol=1e-6)
+    # A new mark retrains the classifier at once.
+    before = widget.probabilities.copy()
+    widget.mark_class.value = "other"
+    by0, bx0, by1, bx1 = grid.level0_boxes[2]
+    marks.add(np.array([(by0 + by1) / 2, (bx0 + bx1) / 2]) * mpp)
+    assert widget.probabilities.shape == before.shape and widget.probabilities[:, 2].max() > 0
 
     tiff, table = widget.save(tmp_path / "pred.ome.tif", tmp_path / "pred.csv")
     assert tifffile.TiffFile(tiff).is_ome

