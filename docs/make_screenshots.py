@@ -49,10 +49,17 @@ def main() -> None:
     shapes = viewer.add_shapes([corners], shape_type="rectangle", name="region", edge_color="cyan",
                                face_color="transparent", edge_width=4, units=("µm", "µm"))
 
+    docked = []
+
+    def dock(widget, name: str) -> None:
+        """Dock ``widget`` (tabbed after the first) and point it at the slide and the drawn region."""
+        viewer.window.add_dock_widget(widget, name=name, tabify=bool(docked))
+        docked.append(name)
+        widget.picker.image.value = image
+        widget.picker.shapes.value = shapes
+
     graph = GraphWidget(viewer)
-    viewer.window.add_dock_widget(graph, name="Entity graph")
-    graph.picker.image.value = image
-    graph.picker.shapes.value = shapes
+    dock(graph, "Entity graph")
     graph.run_button.native.click()
     wait(app, lambda: not graph.running)
     viewer.layers["nuclei entities"].visible = False
@@ -63,9 +70,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         train = TrainWidget(viewer, settings_path=Path(tmp) / "settings.json")
-        viewer.window.add_dock_widget(train, name="Train on selected region", tabify=True)
-        train.picker.image.value = image
-        train.picker.shapes.value = shapes
+        dock(train, "Train on selected region")
         train.out_dir.value = tmp
         train.train_settings.max_steps.value = "40"
         train.train_button.native.click()
@@ -83,9 +88,7 @@ def main() -> None:
             viewer.layers[name].visible = False
 
         rebuild = ReconstructionWidget(viewer)
-        viewer.window.add_dock_widget(rebuild, name="Diffusion reconstructions", tabify=True)
-        rebuild.picker.image.value = image
-        rebuild.picker.shapes.value = shapes
+        dock(rebuild, "Diffusion reconstructions")
         rebuild.checkpoint.value = str(train.checkpoint)
         rebuild.t.value = 600
         rebuild.run_button.native.click()
@@ -104,9 +107,7 @@ def main() -> None:
         viewer.camera.zoom = 2.2
 
         patches = PatchWidget(viewer)
-        viewer.window.add_dock_widget(patches, name="Patch predictions", tabify=True)
-        patches.picker.image.value = image
-        patches.picker.shapes.value = shapes
+        dock(patches, "Patch predictions")
         patches.checkpoint.value = str(train.checkpoint)
         patches.patch_size.value = 64
         patches.embed_button.native.click()

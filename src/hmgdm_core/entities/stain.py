@@ -9,6 +9,8 @@ is three table lookups and two additions, instead of a float64 log of every pixe
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from hmgdm_core.errors import InputError
@@ -23,6 +25,19 @@ HED_FROM_RGB: np.ndarray = np.linalg.inv(_RGB_FROM_HED)
 # +1 keeps black pixels finite (OD of 0 is log10(256) ≈ 2.4, the darkest a uint8 image can say).
 _OD = (-np.log10((np.arange(256) + 1.0) / 256.0)).astype(np.float32)
 _TABLES = (_OD[:, None, None] * HED_FROM_RGB[None, :, :].astype(np.float32)).astype(np.float32)
+
+
+def check_mpp(mpp: float) -> float:
+    """Return ``mpp`` as a float if it is a finite positive number of µm per pixel.
+
+    Raises
+    ------
+    InputError
+        Otherwise.
+    """
+    if not (math.isfinite(mpp) and mpp > 0):
+        raise InputError(f"mpp must be a positive number of µm per pixel, got {mpp!r}.")
+    return float(mpp)
 
 
 def as_rgb(image: np.ndarray, what: str = "image") -> np.ndarray:

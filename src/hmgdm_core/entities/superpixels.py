@@ -18,7 +18,7 @@ import numpy as np
 
 from hmgdm_core.entities.adjacency import label_adjacency
 from hmgdm_core.entities.colour_merge import colour_stats, merge_by_colour
-from hmgdm_core.entities.stain import as_rgb
+from hmgdm_core.entities.stain import as_rgb, check_mpp
 from hmgdm_core.entities.table import SHAPE_COLUMNS, Entities, measure_entities, move_inside, relabel_sequential
 from hmgdm_core.errors import InputError
 
@@ -145,8 +145,7 @@ def tissue_entities(
     from skimage.segmentation import slic
 
     rgb = as_rgb(rgb)
-    if not (math.isfinite(mpp) and mpp > 0):
-        raise InputError(f"mpp must be a positive number of µm per pixel, got {mpp!r}.")
+    mpp = check_mpp(mpp)
     rows, cols = rgb.shape[:2]
     if config.n_superpixels is not None:
         n_segments = config.n_superpixels

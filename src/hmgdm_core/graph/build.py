@@ -8,14 +8,13 @@ neighbours within a maximum distance (histocartography's cell graph: k = 5, 50 p
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from hmgdm_core.entities.adjacency import label_adjacency
 from hmgdm_core.entities.nuclei import NucleiConfig, nuclei_entities
-from hmgdm_core.entities.stain import as_rgb
+from hmgdm_core.entities.stain import as_rgb, check_mpp
 from hmgdm_core.entities.superpixels import SuperpixelConfig, block_mean, tissue_entities
 from hmgdm_core.entities.table import Entities
 from hmgdm_core.errors import InputError
@@ -252,8 +251,7 @@ def graph_from_image(
     EntityGraph
     """
     rgb = as_rgb(rgb)
-    if not (math.isfinite(mpp) and mpp > 0):
-        raise InputError(f"mpp must be a positive number of µm per pixel, got {mpp!r}.")
+    mpp = check_mpp(mpp)
     if region is None:
         region = Region(0, 0, rgb.shape[0], rgb.shape[1], float(mpp))
     elif region.shape != rgb.shape[:2]:
