@@ -4,9 +4,10 @@
 
 Each screenshot is what a person sees after the steps the tutorial describes: open the sample,
 draw a rectangle, build the nuclei graph; then train on the region (progress and loss); then
-show the mask schedule of the first patch graph; reconstruct the region's noised entities
-(reconstruction beside the noised view); embed the region's patches with the trained model and
-colour them by k-means cluster.
+show the mask schedule of the first patch graph (entities, nodes and edges coloured by role);
+reconstruct the region's noised entities (reconstruction beside the noised view); embed the
+region's patches with the trained model and colour them by k-means cluster; mark a few dark
+(cell-dense) and pale patches and fine-tune the attention classifier, showing its attention per entity.
 """
 
 import tempfile
@@ -18,6 +19,7 @@ import numpy as np
 OUT = Path(__file__).resolve().parent / "images"
 BOX = (1400, 700, 768, 768)  # level-0 (y, x, height, width) over the epidermis
 MPP = 0.499
+GLASS = 210  # mean RGB above which a patch is mostly bare glass, not pale tissue
 
 
 def wait(app, done, timeout=600.0):
@@ -33,11 +35,12 @@ def main() -> None:
     from qtpy.QtWidgets import QApplication
 
     import napari
+    from hmgdm_core.io import open_slide
     from hmgdm_core.sample import sample_slide_path
     from napari_hmgdm._widgets.graph_widget import GraphWidget
     from napari_hmgdm._widgets.patch_widget import PatchWidget
     from napari_hmgdm._widgets.reconstruction_widget import ReconstructionWidget
-    from napari_hmgdm._widgets.train_widget import TrainState, TrainWidget
+    from napari_hmgdm._widgets.train_widget import LATENT, TrainState, TrainWidget
 
     OUT.mkdir(exist_ok=True)
     app = QApplication.instance() or QApplication([])
@@ -49,12 +52,11 @@ def main() -> None:
     shapes = viewer.add_shapes([corners], shape_type="rectangle", name="region", edge_color="cyan",
                                face_color="transparent", edge_width=4, units=("µm", "µm"))
 
-    docked = []
+    docked = {}
 
     def dock(widget, name: str) -> None:
         """Dock ``widget`` (tabbed after the first) and point it at the slide and the drawn region."""
-        viewer.window.add_dock_widget(widget, name=name, tabify=bool(docked))
-        docked.append(name)
+        docked[name] = viewer.window.add_dock_widget(widget, name=name, tabify=bool(docked))
         widget.picker.image.value = image
         widget.picker.shapes.value = shapes
 
@@ -63,8 +65,8 @@ def main() -> None:
     graph.run_button.native.click()
     wait(app, lambda: not graph.running)
     viewer.layers["nuclei entities"].visible = False
-    viewer.camera.center = ((y + h / 2) * MPP, (x + w / 2) * MPP)
-    viewer.camera.zoom = 2.2
+    viewer.scene.camera.center = ((y + h / 2) * MPP, (x + w / 2) * MPP)
+    viewer.scene.camera.zoom = 2.2
     app.processEvents()
     viewer.screenshot(str(OUT / "graph_overlay.png"), canvas_only=False, flash=False)
 
@@ -82,9 +84,14 @@ def main() -> None:
             viewer.layers[name].visible = False
         train.show_mask_schedule()
         viewer.dims.set_current_step(0, 3)
+        # On the followed patch (the first one), which fills most of the canvas.
+        followed = train.dataset[0].region
+        viewer.scene.camera.center = ((followed["y"] + followed["height"] / 2) * MPP,
+                                      (followed["x"] + followed["width"] / 2) * MPP)
+        viewer.scene.camera.zoom = 3.0
         app.processEvents()
         viewer.screenshot(str(OUT / "mask_schedule.png"), canvas_only=False, flash=False)
-        for name in ("mask schedule nodes", "mask schedule edges"):
+        for name in ("mask schedule entities", "mask schedule nodes", "mask schedule edges"):
             viewer.layers[name].visible = False
 
         rebuild = ReconstructionWidget(viewer)
@@ -93,18 +100,22 @@ def main() -> None:
         rebuild.t.value = 600
         rebuild.run_button.native.click()
         wait(app, lambda: rebuild.result is not None and rebuild._worker is None)
-        viewer.layers["noised (t=600)"].visible = True
-        noised = viewer.layers["noised (t=600)"]
-        noised.translate = (noised.translate[0], noised.translate[1] + (w + 40) * MPP)  # beside the reconstruction
-        app.processEvents()
-        viewer.camera.center = ((y + h / 2) * MPP, (x + w + 20) * MPP)
-        viewer.camera.zoom = 1.1
+
+        def show_side_by_side() -> None:
+            noised = viewer.layers["noised (t=600)"]
+            noised.visible = True
+            noised.translate = (noised.translate[0], noised.translate[1] + (w + 40) * MPP)  # beside the reconstruction
+            app.processEvents()
+            viewer.scene.camera.center = ((y + h / 2) * MPP, (x + w + 20) * MPP)
+            viewer.scene.camera.zoom = 1.1
+
+        show_side_by_side()
         viewer.screenshot(str(OUT / "reconstruction.png"), canvas_only=False, flash=False)
         for layer in list(viewer.layers):
             if layer.name.startswith(("original", "noised", "reconstructed", "reconstruction error")):
                 layer.visible = False
-        viewer.camera.center = ((y + h / 2) * MPP, (x + w / 2) * MPP)
-        viewer.camera.zoom = 2.2
+        viewer.scene.camera.center = ((y + h / 2) * MPP, (x + w / 2) * MPP)
+        viewer.scene.camera.zoom = 2.2
 
         patches = PatchWidget(viewer)
         dock(patches, "Patch predictions")
@@ -116,6 +127,49 @@ def main() -> None:
         patches.cluster_button.native.click()
         app.processEvents()
         viewer.screenshot(str(OUT / "patch_clusters.png"), canvas_only=False, flash=False)
+
+        # Three of the darkest (cell-dense) and three of the palest tissue patches, marked as two classes.
+        viewer.layers["patch clusters"].visible = False
+        patches.class_names.value = "cell-dense, pale"
+        grid = patches.result.grid
+        with open_slide(sample_slide_path()) as slide:
+            cut = grid.cut(slide.read(grid.region))
+        brightness = np.array([p.mean() for p in cut])
+        order = [i for i in np.argsort(brightness) if brightness[i] < GLASS]
+        marks = viewer.layers["patch marks"]
+        for name, chosen in (("cell-dense", order[:3]), ("pale", order[-3:])):
+            patches.mark_class.value = name
+            for index in chosen:
+                by0, bx0, by1, bx1 = grid.level0_boxes[index]
+                marks.add(np.array([(by0 + by1) / 2, (bx0 + bx1) / 2]) * MPP)
+        patches.epochs.value = 10
+        patches.finetune_button.native.click()
+        wait(app, lambda: patches.attention is not None and patches._finetune_worker is None)
+        viewer.layers["patch marks"].visible = True
+        viewer.layers.move(viewer.layers.index("patch marks"), len(viewer.layers))
+        app.processEvents()
+
+        viewer.screenshot(str(OUT / "attention_heatmap.png"), canvas_only=False, flash=False)
+
+        # Entity-VAE mode: a tiny VAE briefly fitted on the region's windows (CPU-sized, not the paper's
+        # stage 1), a short pre-training on its latents, and the decoded windows pasted at the entities.
+        for layer in viewer.layers:
+            layer.visible = layer is image or layer is shapes
+        train.checkpoint = None  # a new run on latents, not a resume of the raw-window model
+        train.features.value = LATENT
+        for name, value in {"base_channels": 8, "latent_channels": 4, "batch_size": 32, "steps": 60}.items():
+            getattr(train.vae_settings, name).value = value
+        train.train_settings.max_steps.value = "20"
+        train.train_button.native.click()
+        wait(app, lambda: train.state is not TrainState.RUNNING and train._worker is None)
+        rebuild.checkpoint.value = str(train.checkpoint)  # vae.pt lies beside it
+        rebuild.result = None
+        rebuild.run_button.native.click()
+        wait(app, lambda: rebuild.result is not None and rebuild._worker is None)
+        show_side_by_side()
+        docked["Diffusion reconstructions"].raise_()
+        app.processEvents()
+        viewer.screenshot(str(OUT / "reconstruction_vae.png"), canvas_only=False, flash=False)
     viewer.close()
     print("wrote", *sorted(p.name for p in OUT.glob("*.png")))
 

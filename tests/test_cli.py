@@ -10,7 +10,7 @@ import numpy as np
 from hmgdm_core.cli import main
 from hmgdm_core.demo import run_demo
 from hmgdm_core.downstream import ClassificationData, SurvivalData, save_classification_npz, save_survival_npz
-from hmgdm_core.graph import load_graph
+from hmgdm_core.graph import GraphDataset, load_graph
 from hmgdm_core.train import load_checkpoint
 
 
@@ -156,3 +156,42 @@ def test_export_command(tmp_path, sample_svs, capsys):
     assert main(["export", str(tmp_path / "g.pt"), "--out", str(tmp_path / "g.json"), "--format", "tiatoolbox"]) == 0
     tia = json.loads((tmp_path / "g.json").read_text())
     assert len(tia["coordinates"]) == graph.num_nodes and len(tia["edge_index"]) == 2
+
+
+def test_graph_pretrain_embed_over_many_regions(tmp_path, sample_svs, capsys, monkeypatch):
+    """One region to one file; a CSV of regions to a folder; pretrain on the folder; embed it, resumably."""
+    (tmp_path / "regions.csv").write_text(
+        f"slide,y,x,height,width,label\n{sample_svs},1280,768,600,600,0\n{sample_svs},1792,1024,600,600,1\n"
+    )
+    region = ["--region", "1280", "768", "600", "600"]
+    assert main(["graph", str(sample_svs), *region, "--out", str(tmp_path / "one.pt")]) == 0
+    assert "tissue graphs (" in capsys.readouterr().out
+    assert main(["graph", str(tmp_path / "regions.csv"), "--out", str(tmp_path / "two.pt")]) == 2
+    assert "give --out a folder" in capsys.readouterr().err
+    assert main(["graph", str(tmp_path / "regions.csv"), "--out", str(tmp_path / "graphs")]) == 0
+    assert "slides: 2 built" in capsys.readouterr().out
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"model": {"embed_dim": 32, "hidden_dim": 16, "latent_mlp_dim": 8,
+                                            "time_mlp_dim": 32, "block_mlp_dim": 16}}))
+    monkeypatch.setenv("RANK", "1")  # a torchrun rank other than 0 prints nothing
+    argv = ["pretrain", str(tmp_path / "graphs"), "--out", str(tmp_path / "run"), "--config", str(config),
+            "--steps", "1", "--batch-size", "2", "--device", "cpu"]
+    assert main(argv) == 0
+    assert capsys.readouterr().out == ""
+    monkeypatch.delenv("RANK")
+    argv = ["embed", str(tmp_path / "run"), str(tmp_path / "graphs"), "--out", str(tmp_path / "emb"), "--device", "cpu"]
+    assert main(argv) == 0
+    assert "datasets: 2 built" in capsys.readouterr().out
+    one = GraphDataset.load(tmp_path / "graphs" / f"{sample_svs.stem}_1280_768_600_600.pt")
+    with np.load(tmp_path / "emb" / f"{sample_svs.stem}_1280_768_600_600.npz") as f:
+        assert f["embeddings"].shape == (len(one), 64) and set(f["labels"]) == {0}
+    assert main(argv) == 0
+    assert "datasets: 0 built, 2 already done" in capsys.readouterr().out
+    assert main(["embed", str(tmp_path / "run"), str(tmp_path / "one.pt"), "--out", str(tmp_path / "one.npz")]) == 0
+    with np.load(tmp_path / "one.npz") as f:
+        assert f["embeddings"].shape == (len(GraphDataset.load(tmp_path / "one.pt")), 64)
+    assert main(["embed", str(tmp_path / "run"), str(tmp_path / "graphs"), "--out", str(tmp_path / "all.npz")]) == 0
+    assert "ready for `hmgdm classify`" in capsys.readouterr().out
+    with np.load(tmp_path / "all.npz") as f:
+        total = sum(len(GraphDataset.load(p)) for p in (tmp_path / "graphs").glob("*.pt"))
+        assert f["embeddings"].shape == (total, 64) and set(f["labels"]) == {0, 1}

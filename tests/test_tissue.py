@@ -50,6 +50,12 @@ def test_non_rgb_is_refused():
         tissue_mask_from_rgb(np.zeros((8, 8), np.uint8), 1.0)
 
 
+@pytest.mark.parametrize("mpp", [0.0, -1.0, float("inf"), float("nan")])
+def test_resolution_must_be_finite_and_positive(mpp):
+    with pytest.raises(InputError, match="finite positive"):
+        tissue_mask_from_rgb(np.full((64, 64, 3), 200, np.uint8), mpp)
+
+
 def test_small_holes_filled_but_glass_kept():
     image = np.full((200, 200, 3), 250, np.uint8)  # glass
     image[40:160, 40:160] = (200, 80, 160)  # eosin-pink tissue, 120² px at 1 µm/px

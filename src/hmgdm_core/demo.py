@@ -97,7 +97,11 @@ def _pretrain_demo(
 
 
 def run_demo(
-    out_dir: str | Path, slide_path: str | Path | None = None, steps: int = 60, echo: Callable[[str], None] = print
+    out_dir: str | Path,
+    slide_path: str | Path | None = None,
+    steps: int = 60,
+    echo: Callable[[str], None] = print,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Run the pipeline on a slide and report each stage.
 
@@ -111,6 +115,9 @@ def run_demo(
         Pre-training steps of the demonstration run (60: about a minute on one core).
     echo : callable
         Receives each line of the report.
+    progress : callable, optional
+        Called as ``progress(done, 5)`` after each stage: slide and tissue, nuclei graph,
+        tissue graph, pre-training, embeddings.
 
     Returns
     -------
@@ -130,6 +137,12 @@ def run_demo(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    stages = iter(range(1, 6))
+
+    def stage_done() -> None:
+        if progress is not None:
+            progress(next(stages), 5)
+
     path = Path(slide_path) if slide_path is not None else sample_slide_path()
     if slide_path is None:
         echo(SAMPLE_ATTRIBUTION)
@@ -152,6 +165,7 @@ def run_demo(
         echo(f"thumbnail    {out / 'thumbnail.png'} ({thumb.shape[0]} x {thumb.shape[1]}, tissue outline in green)")
         summary |= {"format": slide.format, "levels": levels, "mpp": slide.mpp,
                     "tissue_fraction": tissue.fraction_total, "thumbnail": str(out / "thumbnail.png")}
+        stage_done()
 
         graphs = {}
         for kind, mpp in (("nuclei", 0.5), ("tissue", 1.0)):
@@ -162,16 +176,19 @@ def run_demo(
             file = save_graph(graph, out / f"{kind}_graph.pt")
             echo(f"{kind:<12} {graph_summary(graph)}; built in {seconds:.2f} s -> {file.name}")
             graphs[kind] = {"nodes": graph.num_nodes, "edges": graph.edge_index.shape[1] // 2, "file": str(file)}
+            stage_done()
         summary["graphs"] = graphs
 
         region = densest_tissue_region(slide, tissue, 1024.0, 1.0)
         checkpoint, first_loss, last_loss = _pretrain_demo(slide, region, steps, out, echo)
+        stage_done()
     model = load_checkpoint(checkpoint).model
     dataset = GraphDataset.load(out / "patch_graphs.pt")
     embedding = embed_dataset(model, dataset, device="cpu")
     np.savez(out / "embeddings.npz", embeddings=embedding.patch)
     echo(f"embed        {embedding.patch.shape[0]} patch vectors of {embedding.patch.shape[1]} numbers "
          f"-> {out / 'embeddings.npz'}")
+    stage_done()
     summary |= {"checkpoint": str(checkpoint), "loss_first": first_loss, "loss_last": last_loss,
                 "embeddings": str(out / "embeddings.npz")}
     return summary

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,6 +85,7 @@ def embed_dataset(
     batch_size: int = 32,
     device: str = "auto",
     entities: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> DatasetEmbedding:
     """Embed every graph of a dataset in batches.
 
@@ -100,6 +101,8 @@ def embed_dataset(
         ``auto``, ``cpu``, ``cuda[:i]`` or ``mps``.
     entities : bool
         Also return the node and edge latents of every graph.
+    progress : callable, optional
+        Called as ``progress(done, total)`` graphs after each batch.
 
     Returns
     -------
@@ -116,6 +119,8 @@ def embed_dataset(
             nodes += np.split(node.cpu().numpy(), batch.ptr[1:-1].tolist())
             edge_counts = torch.bincount(batch.batch[batch.edge_index[0]], minlength=batch.num_graphs)
             edges += np.split(edge.cpu().numpy(), torch.cumsum(edge_counts, 0)[:-1].tolist())
+        if progress is not None:
+            progress(min(start + batch_size, len(dataset)), len(dataset))
     width = 4 * model.config.hidden_dim
     patch = np.concatenate(patches) if patches else np.zeros((0, width), np.float32)
     return DatasetEmbedding(patch=patch, node=nodes if entities else None, edge=edges if entities else None)
@@ -153,6 +158,7 @@ def reconstruct(
     mask_config: MaskConfig | None = None,
     seed: int = 0,
     vae: EntityVAE | None = None,
+    decode_edges: bool = True,
 ) -> Reconstruction:
     """Noise the targets of one graph at timestep ``t`` and predict their clean features.
 
@@ -175,6 +181,9 @@ def reconstruct(
     vae : EntityVAE, optional
         Entity VAE whose latents the graph holds; its decoder turns features into pixel windows. Without it,
         windows are returned only when the features are raw windows (F = 3·w²).
+    decode_edges : bool
+        Also decode the target edges' windows; the overlays paint nodes only, and decoding the (many) edges
+        through the VAE costs more than the whole reconstruction.
 
     Returns
     -------
@@ -203,7 +212,7 @@ def reconstruct(
         edge_noised=edge_noised,
         edge_predicted=edge_pred,
         node_windows=_windows(vae, node_noised, node_pred),
-        edge_windows=_windows(vae, edge_noised, edge_pred),
+        edge_windows=_windows(vae, edge_noised, edge_pred) if decode_edges else None,
     )
 
 

@@ -8,6 +8,7 @@ against dark nuclei), so the Otsu threshold is clipped into a narrow band just a
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,8 +69,8 @@ def tissue_mask_from_rgb(rgb: np.ndarray, mpp: float, config: TissueConfig = Tis
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise InputError(f"tissue_mask_from_rgb needs a (rows, cols, 3) uint8 RGB image, got {rgb.shape} {rgb.dtype}.")
-    if not mpp > 0:
-        raise InputError(f"mpp must be a positive number of µm per pixel, got {mpp!r}.")
+    if not (math.isfinite(mpp) and mpp > 0):
+        raise InputError(f"mpp must be a finite positive number of µm per pixel, got {mpp!r}.")
     saturation = rgb2hsv(rgb)[..., 1]
     try:
         otsu = threshold_otsu(saturation)

@@ -8,8 +8,10 @@ import numpy as np
 from hmgdm_core.io import Slide
 
 __all__ = [
+    "attention_layer_data",
     "entity_labels_layer_data",
     "graph_layer_data",
+    "mask_schedule_labels_layer_data",
     "mask_schedule_layer_data",
     "patch_layer_data",
     "slide_layer_data",
@@ -92,7 +94,7 @@ def entity_labels_layer_data(labels: np.ndarray, region: dict, kind: str) -> tup
         "translate": _region_translate(region),
         "opacity": 0.45,
         "units": ("µm", "µm"),
-        "metadata": {"hmgdm_region": dict(region)},
+        "metadata": {"hmgdm_region": dict(region), "hmgdm_kind": kind},
     }
     return (labels, kwargs, "labels")
 
@@ -247,3 +249,89 @@ def mask_schedule_layer_data(graph, schedule) -> list[tuple]:
         "vector_style": "line", "edge_color": palette[schedule.edge_role.reshape(-1)],
     }
     return [(points, points_kwargs, "points"), (vectors, vectors_kwargs, "vectors")]
+
+
+def mask_schedule_labels_layer_data(graph, schedule, labels: np.ndarray) -> tuple:
+    """The followed graph's entity label image coloured by role, one frame per recorded step (axis 0 = step).
+
+    Frames are computed lazily from a per-step lookup table
+    (:func:`~hmgdm_core.overlays.label_roles`), so hundreds of steps cost S × labels bytes, not S images.
+
+    Parameters
+    ----------
+    graph : hmgdm_core.graph.EntityGraph
+        The followed graph; ``entity_id`` indexes ``labels`` and ``region`` is the patch's box.
+    schedule : hmgdm_core.overlays.MaskSchedule
+        Its roles per recorded step (S steps, N nodes).
+    labels : ndarray, shape (rows, cols), int
+        Entity labels over the patch's read pixels (``region["mpp"]``), 0 background.
+
+    Returns
+    -------
+    tuple
+        ``(roles, kwargs, "labels")``: ``roles`` a lazy (S, rows, cols) uint8 dask array holding role + 1
+        (1 condition, 2 target, 3 hidden, 0 background), coloured like the mask-schedule points and
+        aligned with them and the slide (world units µm).
+    """
+    from napari.utils.colormaps import DirectLabelColormap
+
+    from hmgdm_core.overlays import label_roles
+
+    labels = np.asarray(labels)
+    lookup = label_roles(schedule.node_role, graph.entity_id.numpy(), int(labels.max(initial=0)) + 1)
+    rows, cols = labels.shape
+
+    def frame(block_info=None) -> np.ndarray:
+        step = block_info[None]["chunk-location"][0]
+        return lookup[step][labels][None]
+
+    roles = da.map_blocks(frame, chunks=((1,) * len(lookup), (rows,), (cols,)), dtype=np.uint8, meta=np.empty(
+        (0, 0, 0), np.uint8))
+    colours = {code + 1: ROLE_COLOURS[name] for code, name in enumerate(ROLE_NAMES)}
+    region = graph.region
+    kwargs = {
+        "name": "mask schedule entities",
+        "scale": (1.0, region["mpp"], region["mpp"]),
+        "translate": (0.0, *_region_translate(region)),
+        "units": ("", "µm", "µm"),
+        "opacity": 0.6,
+        "colormap": DirectLabelColormap(color_dict={0: "transparent", None: "transparent"} | colours),
+        "metadata": {"hmgdm_region": dict(region), "hmgdm_roles": ("background", *ROLE_NAMES)},
+    }
+    return (roles, kwargs, "labels")
+
+
+def attention_layer_data(points, region: dict) -> tuple:
+    """Points layer data: every entity of a region's patches coloured by a classifier's attention.
+
+    Parameters
+    ----------
+    points : hmgdm_core.overlays.EntityPoints
+        Node positions (level-0 (y, x) px), patch index and relative attention N_p · a (1 = uniform).
+    region : dict
+        :meth:`hmgdm_core.io.Region.to_dict` of the patches' region (sizes the points).
+
+    Returns
+    -------
+    tuple
+        ``(pos (N, 2), kwargs, "points")`` in world units (µm), features ``patch`` and ``attention``,
+        faces coloured by ``attention`` with the ``inferno`` colormap from 0 to its 99th percentile.
+    """
+    import pandas as pd
+
+    base_mpp = region["base_mpp"]
+    values = points.value.astype(np.float64)
+    top = float(np.percentile(values, 99)) if len(values) else 1.0
+    kwargs = {
+        "name": "attention",
+        "scale": (base_mpp, base_mpp),
+        "features": pd.DataFrame({"patch": points.patch, "attention": values}),
+        "size": max(4.0, 10.0 * region["mpp"] / base_mpp),
+        "border_width": 0,
+        "face_color": "attention",
+        "face_colormap": "inferno",
+        "face_contrast_limits": (0.0, top if top > 0 else 1.0),
+        "units": ("µm", "µm"),
+        "metadata": {"hmgdm_region": dict(region)},
+    }
+    return (points.pos.astype(np.float64), kwargs, "points")

@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from hmgdm_core.graph import GraphConfig, GraphDataset, build_graph, dataset_from_region
+from hmgdm_core.graph import GraphConfig, build_graph
 from hmgdm_core.graph.build import entities_for, graph_from_entities
 from hmgdm_core.graph.contract import EntityGraph
 from hmgdm_core.graph.subgraph import inside_polygon, node_subgraph
 from hmgdm_core.io import Region, open_slide
 from hmgdm_core.overlays import PatchGrid
-from hmgdm_core.train import CancelToken, MaskDrawn, PretrainConfig, StepDone, StepSkipped, TrainEvent, pretrain
+from napari_hmgdm._model_inputs import model_inputs
 
 __all__ = [
     "GraphRequest",
@@ -31,11 +30,9 @@ __all__ = [
     "PatchRequest",
     "ReconstructionRequest",
     "ReconstructionResult",
-    "TrainRequest",
     "graph_job",
     "patch_embedding_job",
     "reconstruction_job",
-    "train_job",
 ]
 
 
@@ -144,65 +141,6 @@ def _tiled_graph(request: GraphRequest, tile_size: int) -> Generator[tuple[str, 
 
 
 @dataclass(frozen=True)
-class TrainRequest:
-    """What to pre-train on and how."""
-
-    slide_path: str
-    """The slide file."""
-    slide_mpp: float
-    """Level-0 µm/px of the slide."""
-    region: Region
-    """The selected region, read at ``region.mpp`` and cut into patches."""
-    patch_size: int
-    """Patch side in read pixels; one graph per patch."""
-    graph_config: GraphConfig
-    """Entity kind and parameters of the patch graphs."""
-    pretrain_config: PretrainConfig
-    """Model, masking, diffusion and optimisation settings."""
-    out_dir: Path
-    """Run folder for checkpoints and the config."""
-    resume: Path | None = None
-    """Checkpoint to continue from."""
-
-
-def train_job(
-    request: TrainRequest, cancel: CancelToken, min_interval_s: float = 0.2
-) -> Generator[str | GraphDataset | TrainEvent | list[TrainEvent], None, None]:
-    """Build the patch graphs of a region, then pre-train on them, yielding progress.
-
-    Per-step events (:class:`StepDone`, :class:`MaskDrawn`, :class:`StepSkipped`) are batched
-    and yielded together as a list at most every ``min_interval_s`` seconds, so a fast CPU run
-    cannot flood the GUI thread; every other event is yielded as it comes.
-
-    Yields
-    ------
-    str, GraphDataset, TrainEvent or list of TrainEvent
-        ``"graphs"`` before building, the dataset once built, then the training events.
-    """
-    yield "graphs"
-    with open_slide(request.slide_path, mpp=request.slide_mpp) as slide:
-        rgb = slide.read(request.region)
-    dataset = dataset_from_region(rgb, request.region, request.patch_size, request.graph_config)
-    yield dataset
-    if cancel.cancelled:
-        return
-    pending: list[TrainEvent] = []
-    last = 0.0
-    for event in pretrain(dataset, request.pretrain_config, request.out_dir, resume=request.resume, cancel=cancel):
-        if isinstance(event, StepDone | MaskDrawn | StepSkipped):
-            pending.append(event)
-            now = time.monotonic()
-            if now - last >= min_interval_s:
-                yield pending
-                pending, last = [], now
-            continue
-        if pending:
-            yield pending
-            pending = []
-        yield event
-
-
-@dataclass(frozen=True)
 class PatchRequest:
     """What to embed: a region cut into patches, and the model to embed them with."""
 
@@ -218,6 +156,8 @@ class PatchRequest:
     """Entity graphs built per patch."""
     checkpoint: Path
     """Pre-trained H-MGDM checkpoint."""
+    vae_path: Path | None = None
+    """Entity VAE of a latent checkpoint; default: the ``vae.pt`` beside the checkpoint, if any."""
 
 
 @dataclass(frozen=True)
@@ -228,6 +168,10 @@ class PatchEmbedding:
     """The patches (row-major)."""
     embeddings: np.ndarray
     """(P, D) float32 patch vectors (:func:`hmgdm_core.embed.embed_dataset`)."""
+    graphs: list[EntityGraph]
+    """The patch graphs (pixel windows), row-major like the grid; fine-tuning starts from them."""
+    vae_path: Path | None
+    """The entity VAE the model reads latents of; ``None`` in raw mode."""
 
 
 def patch_embedding_job(request: PatchRequest) -> Generator[tuple[str, int, int], None, PatchEmbedding]:
@@ -242,17 +186,20 @@ def patch_embedding_job(request: PatchRequest) -> Generator[tuple[str, int, int]
     from hmgdm_core.train import load_checkpoint
 
     yield "reading", 0, 1
+    model = load_checkpoint(request.checkpoint).model
+    inputs = model_inputs(model.config.feature_dim, request.checkpoint, request.vae_path)
+    graph_config = replace(request.graph_config, window=inputs.window)
     with open_slide(request.slide_path, mpp=request.slide_mpp) as slide:
         image = slide.read(request.region)
     grid = PatchGrid(request.region, request.patch_size)
     graphs = []
     mpp = float(request.region.mpp)
     for index, (patch, sub) in enumerate(zip(grid.cut(image), grid.regions(), strict=True)):
-        graphs.append(graph_from_image(patch, mpp, request.graph_config, sub))
+        graphs.append(graph_from_image(patch, mpp, graph_config, sub))
         yield "graphs", index + 1, len(grid)
     yield "embedding", len(grid), len(grid)
-    model = load_checkpoint(request.checkpoint).model
-    return PatchEmbedding(grid, embed_dataset(model, graphs, device="cpu").patch)
+    return PatchEmbedding(grid, embed_dataset(model, inputs.graphs(graphs), device="cpu").patch, graphs,
+                          inputs.vae_path)
 
 
 @dataclass(frozen=True)
@@ -273,6 +220,8 @@ class ReconstructionRequest:
     """Timestep of the noise, 0..T-1."""
     seed: int
     """Seed of the condition/target split and the noise."""
+    vae_path: Path | None = None
+    """Entity VAE of a latent checkpoint; default: the ``vae.pt`` beside the checkpoint, if any."""
 
 
 @dataclass(frozen=True)
@@ -289,6 +238,12 @@ class ReconstructionResult:
     """(rows, cols) float32: each target entity's mean squared error on its pixels, NaN elsewhere."""
     targets: int
     """Number of target entities."""
+    mode: str
+    """``'raw windows'`` or ``'entity VAE'`` (windows decoded by the VAE's decoder)."""
+    centres: np.ndarray
+    """(targets, 2) float: centres (y, x) of the pasted target windows, in read pixels of the region."""
+    window: int
+    """Side of the pasted windows, read pixels."""
 
 
 def reconstruction_job(request: ReconstructionRequest) -> Generator[str, None, ReconstructionResult]:
@@ -299,19 +254,25 @@ def reconstruction_job(request: ReconstructionRequest) -> Generator[str, None, R
     ReconstructionResult
     """
     from hmgdm_core.embed import reconstruct
-    from hmgdm_core.overlays import entity_value_map, node_errors, paint_reconstruction
+    from hmgdm_core.overlays import entity_value_map, node_window_errors, paint_reconstruction
     from hmgdm_core.train import load_checkpoint
 
     yield "reading"
+    checkpoint = load_checkpoint(request.checkpoint)
+    inputs = model_inputs(checkpoint.config.model.feature_dim, request.checkpoint, request.vae_path)
+    graph_config = replace(request.graph_config, window=inputs.window)
     with open_slide(request.slide_path, mpp=request.slide_mpp) as slide:
         image = slide.read(request.region)
     yield "graph"
-    entities = entities_for(image, float(request.region.mpp), request.graph_config)
-    graph = graph_from_entities(entities, image, request.region, request.graph_config)
+    entities = entities_for(image, float(request.region.mpp), graph_config)
+    graph = graph_from_entities(entities, image, request.region, graph_config)
     yield "reconstructing"
-    checkpoint = load_checkpoint(request.checkpoint)
-    rec = reconstruct(checkpoint.model, graph, request.t, diffusion=checkpoint.config.diffusion,
-                      mask_config=checkpoint.config.mask, seed=request.seed)
+    (model_graph,) = inputs.graphs([graph])
+    rec = reconstruct(checkpoint.model, model_graph, request.t, diffusion=checkpoint.config.diffusion,
+                      mask_config=checkpoint.config.mask, seed=request.seed, vae=inputs.vae, decode_edges=False)
     views = paint_reconstruction(rec, graph.pos, request.region, image)
-    error = entity_value_map(entities.labels, graph.entity_id.numpy(), node_errors(graph.x, rec))
-    return ReconstructionResult(image, views.noised, views.reconstructed, error, int(rec.mask.node_target.sum()))
+    # Errors in pixels in both modes: the decoded windows against the entities' own windows.
+    error = entity_value_map(entities.labels, graph.entity_id.numpy(), node_window_errors(graph.x, rec))
+    centres = request.region.from_level0(graph.pos.numpy())[rec.mask.node_target.cpu().numpy()]
+    return ReconstructionResult(image, views.noised, views.reconstructed, error, int(rec.mask.node_target.sum()),
+                                inputs.mode, centres, inputs.window)

@@ -79,3 +79,15 @@ def test_shape_descriptors_on_request():
     table = measure_entities(labels, 1, np.zeros((30, 30, 3), np.uint8), mpp=0.5, shape=True)
     assert table["eccentricity"][0] > 0.8
     assert table["major_axis_um"][0] > table["minor_axis_um"][0]
+
+
+@pytest.mark.parametrize("fill", [0.1, 0.9])  # sparse (boxes from the gathered pixels) and dense (find_objects)
+def test_bounding_boxes_enclose_exactly_each_entity(fill):
+    rng = np.random.default_rng(3)
+    labels = np.where(rng.random((40, 50)) < fill, rng.integers(1, 30, (40, 50)), 0)
+    labels, n = relabel_sequential(labels)
+    table = measure_entities(labels, n, np.zeros((40, 50, 3), np.uint8), mpp=1.0)
+    for i in range(n):
+        ys, xs = np.nonzero(labels == i + 1)
+        box = [table[k][i] for k in ("bbox_y0", "bbox_x0", "bbox_y1", "bbox_x1")]
+        assert box == [ys.min(), xs.min(), ys.max() + 1, xs.max() + 1]

@@ -81,8 +81,8 @@ def test_screenshot_shows_the_graph_overlay(qtbot, slide_viewer, roi_box):
     shapes.visible = False
     viewer.layers["nuclei entities"].visible = False
     (y, x, h, w), mpp = roi_box
-    viewer.camera.center = ((y + h / 2) * mpp, (x + w / 2) * mpp)
-    viewer.camera.zoom = 2.0
+    viewer.scene.camera.center = ((y + h / 2) * mpp, (x + w / 2) * mpp)
+    viewer.scene.camera.zoom = 2.0
     shot = viewer.screenshot(canvas_only=True, flash=False)[..., :3].astype(int)
     assert shot.std() > 10
     yellow = (shot[..., 0] > 200) & (shot[..., 1] > 170) & (shot[..., 1] < 240) & (shot[..., 2] < 80)
@@ -98,8 +98,8 @@ def test_field_of_view_region(qtbot, slide_viewer, roi_box):
     viewer, image, _ = slide_viewer
     (y, x, h, w), mpp = roi_box
     centre = ((y + h / 2) * mpp, (x + w / 2) * mpp)
-    viewer.camera.center = centre
-    viewer.camera.zoom = 3.0
+    viewer.scene.camera.center = centre
+    viewer.scene.camera.zoom = 3.0
     qtbot.waitUntil(lambda: image.corner_pixels[1, -2] - image.corner_pixels[0, -2] < 1000, timeout=10_000)
     region = region_from_view(image, mpp=None)
     assert region.y <= y + h / 2 <= region.y + region.height

@@ -4,9 +4,10 @@ import csv
 
 import numpy as np
 import tifffile
-from napari.layers import Image, Labels
+from napari.layers import Image, Labels, Points
+from napari.utils.colormaps import AVAILABLE_COLORMAPS
 
-from napari_hmgdm._widgets.patch_widget import MARKS, PatchWidget
+from napari_hmgdm._widgets.patch_widget import ATTENTION, MARKS, PatchWidget
 
 
 def test_clusters_and_few_click_classifier(qtbot, slide_viewer, roi_box, checkpoint, tmp_path):
@@ -32,6 +33,8 @@ def test_clusters_and_few_click_classifier(qtbot, slide_viewer, roi_box, checkpo
     y0, x0, y1, x1 = grid.level0_boxes[0]
     centre_world = np.array([(y0 + y1) / 2, (x0 + x1) / 2]) * mpp
     assert clusters.get_value(centre_world, world=True) == clusters.data[grid.boxes[0][0] + 5, grid.boxes[0][1] + 5]
+
+    _check_cluster_colours(viewer, clusters, grid)
 
     points = viewer.layers["patch embeddings"]
     assert len(points.data) == 9 and "cluster" in points.features and "embedding_0" in points.features
@@ -62,9 +65,84 @@ def test_clusters_and_few_click_classifier(qtbot, slide_viewer, roi_box, checkpo
     rows = list(csv.DictReader(table.open()))
     assert len(rows) == 9 and {"class_name", "p_tumour", "p_stroma"} <= set(rows[0])
 
+    _check_attention(qtbot, widget, image)
+
 
 def test_clusters_before_embedding_is_a_clear_message(slide_viewer):
     viewer, _, _ = slide_viewer
     widget = PatchWidget(viewer)
     widget.cluster_button.native.click()
     assert "Embed the patches first" in widget.status.value
+
+
+def _check_attention(qtbot, widget, image):
+    """Fine-tune on the marks in a worker; the entity attention layer sits on the entities, in inferno."""
+    viewer = widget._viewer
+    widget.epochs.value = 3
+    widget.finetune_button.native.click()
+    assert widget.finetune_button.text == "Cancel fine-tuning"
+    qtbot.waitUntil(lambda: widget.attention is not None and widget._finetune_worker is None, timeout=120_000)
+    result, graphs = widget.attention, widget.result.graphs
+    assert result.epochs == 3 and widget.progress.value == 3
+    assert result.probabilities.shape == (9, 3) and np.allclose(result.probabilities.sum(axis=1), 1.0, atol=1e-5)
+    for graph, attention in zip(graphs, result.attention, strict=True):
+        assert attention.shape == (graph.num_nodes,) and np.isclose(attention.sum(), 1.0, atol=1e-5)
+    points = viewer.layers[ATTENTION]
+    classes = viewer.layers["fine-tuned classes"]
+    assert isinstance(points, Points) and isinstance(classes, Labels)
+    assert len(points.data) == sum(g.num_nodes for g in graphs)
+    np.testing.assert_allclose(points.features["attention"], np.concatenate(
+        [a * len(a) for a in result.attention]), rtol=1e-5)
+    # Aligned: each point lands on its entity's level-0 position on the slide, inside its own patch's class.
+    level0 = np.array([image.world_to_data(points.data_to_world(p))[-2:] for p in points.data])
+    np.testing.assert_allclose(level0, np.concatenate([g.pos.numpy() for g in graphs]), atol=1e-3)
+    for p, patch in zip(points.data[::7], points.features["patch"][::7], strict=True):
+        expected = result.probabilities[patch].argmax() + 1
+        row, col = np.round(classes.world_to_data(points.data_to_world(p))).astype(int)
+        assert classes.data[row, col] == expected
+    # On screen: the heatmap's colours come from inferno and vary with the attention.
+    for layer in viewer.layers:
+        layer.visible = layer is points
+    grid = widget.result.grid
+    y0, x0, y1, x1 = np.array(grid.level0_boxes).T
+    viewer.scene.camera.center = ((y0.min() + y1.max()) / 2 * 0.499, (x0.min() + x1.max()) / 2 * 0.499)
+    viewer.scene.camera.zoom = 3.0
+    shot = viewer.screenshot(canvas_only=True, flash=False)[..., :3].astype(float)
+    painted = shot[shot.sum(axis=-1) > 60]
+    assert len(painted) > 500
+    lut = AVAILABLE_COLORMAPS["inferno"].map(np.linspace(0, 1, 256))[:, :3] * 255
+    distance = np.sqrt(((painted[::10, None, :] - lut[None]) ** 2).sum(-1)).min(axis=1)
+    assert np.median(distance) < 20
+    assert len(np.unique((painted // 32).astype(int), axis=0)) >= 4
+
+
+def _check_cluster_colours(viewer, clusters, grid):
+    """On screen, the middle of each patch shows its cluster's label colour."""
+    visible = {layer.name: layer.visible for layer in viewer.layers}
+    for layer in viewer.layers:
+        layer.visible = layer is clusters
+    clusters.opacity = 1.0
+    viewer.scene.camera.zoom = 4.0
+    for index in (0, 4, 8):
+        r0, c0, r1, c1 = grid.boxes[index]
+        centre = ((r0 + r1 - 1) / 2, (c0 + c1 - 1) / 2)
+        viewer.scene.camera.center = tuple(clusters.data_to_world(centre))
+        shot = viewer.screenshot(canvas_only=True, flash=False)[..., :3].astype(int)
+        h, w = shot.shape[:2]
+        seen = shot[h // 2 - 2 : h // 2 + 3, w // 2 - 2 : w // 2 + 3].reshape(-1, 3)
+        expected = np.asarray(clusters.get_color(clusters.data[int(centre[0]), int(centre[1])]))[:3] * 255
+        assert np.abs(seen - expected).max() <= 25, (index, seen[0], expected)
+    for layer in viewer.layers:
+        layer.visible = visible[layer.name]
+    clusters.opacity = 0.5
+
+
+def test_class_names_survive_layer_changes(slide_viewer):
+    viewer, _, _ = slide_viewer
+    widget = PatchWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.class_names.value = "cell-dense, pale"
+    widget.mark_class.value = "pale"
+    viewer.add_points(np.zeros((1, 2)))  # napari resets the dock's choices on every layer change
+    assert widget.mark_class.choices == ("cell-dense", "pale") and widget.mark_class.value == "pale"
+    assert widget.heatmap_class.choices == ("cell-dense", "pale")

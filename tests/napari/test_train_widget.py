@@ -2,10 +2,16 @@
 
 import json
 
+import dask.array as da
+import numpy as np
 import pytest
+from napari.layers import Labels
+from scipy import ndimage
 
+from hmgdm_core.overlays import MaskScheduleRecorder
 from hmgdm_core.train import load_checkpoint
-from napari_hmgdm._widgets.train_widget import TrainState, TrainWidget
+from hmgdm_core.vae import VAEFinished
+from napari_hmgdm._widgets.train_widget import LATENT, RAW, TrainState, TrainWidget
 
 # A network small enough for a few CPU steps per second; every other setting is the widget's.
 SMALL_MODEL = {"embed_dim": 64, "hidden_dim": 32, "latent_mlp_dim": 16, "time_mlp_dim": 64, "block_mlp_dim": 32}
@@ -81,12 +87,14 @@ def test_train_to_the_end_then_save_and_remember_settings(qtbot, widget, tmp_pat
     for layer in widget._viewer.layers:
         layer.visible = layer.name in ("CMU-1-Small-Region.svs", "mask schedule nodes")
     graph_pos = graph.pos.numpy().mean(axis=0) * 0.499
-    widget._viewer.camera.center = tuple(graph_pos)
-    widget._viewer.camera.zoom = 6.0
+    widget._viewer.scene.camera.center = tuple(graph_pos)
+    widget._viewer.scene.camera.zoom = 6.0
     shot = widget._viewer.screenshot(canvas_only=True, flash=False)[..., :3].astype(int)
     magenta = (shot[..., 0] > 200) & (shot[..., 1] < 90) & (shot[..., 2] > 170)
     cyan = (shot[..., 0] < 60) & (shot[..., 1] > 190) & (shot[..., 2] > 200)
     assert magenta.sum() > 20 and cyan.sum() > 20
+
+    _check_role_labels(widget, graph)
 
     # Loading the checkpoint makes the next run resume it.
     again.load_checkpoint(saved)
@@ -112,3 +120,62 @@ def test_closing_the_widget_stops_the_run(qtbot, widget):
     qtbot.waitUntil(lambda: token.cancelled, timeout=10_000)
     # The loop notices at its next step and writes its checkpoint before stopping.
     qtbot.waitUntil(lambda: any(run_dir.glob("run-*/checkpoint-*.pt")), timeout=60_000)
+
+
+def _check_role_labels(widget, graph):
+    """The entity Labels of the mask schedule: aligned with the points, recoloured by the dims slider."""
+    viewer, schedule = widget._viewer, widget._schedule
+    entities, nodes = viewer.layers["mask schedule entities"], viewer.layers["mask schedule nodes"]
+    labels = widget.followed_labels.labels
+    assert isinstance(entities, Labels) and entities.data.shape == (len(schedule.steps), *labels.shape)
+    assert isinstance(entities.data, da.Array) and entities.data.chunksize == (1, *labels.shape)  # one frame at a time
+    entity_id = graph.entity_id.numpy()
+    # Each node's point (world µm) sits on its entity's centroid in the Labels layer, within a read pixel.
+    n = graph.num_nodes
+    for node in range(0, n, max(1, n // 5)):
+        rows, cols = np.nonzero(labels == entity_id[node])
+        centroid = entities.data_to_world((0, rows.mean(), cols.mean()))[-2:]
+        point = nodes.data_to_world(nodes.data[node])[-2:]
+        np.testing.assert_allclose(centroid, point, atol=graph.region["mpp"])
+    # An entity whose role differs between the first two steps, seen at a pixel deep inside it.
+    changed = np.flatnonzero(schedule.node_role[0] != schedule.node_role[1])
+    assert len(changed)
+    depth = [ndimage.distance_transform_edt(labels == entity_id[k]).max() for k in changed]
+    node = changed[int(np.argmax(depth))]
+    inside = np.unravel_index(np.argmax(ndimage.distance_transform_edt(labels == entity_id[node])), labels.shape)
+    for layer in viewer.layers:
+        layer.visible = layer is entities
+    entities.opacity = 1.0
+    viewer.scene.camera.center = tuple(entities.data_to_world((0, *inside))[-2:])
+    viewer.scene.camera.zoom = 8.0
+    expected = {0: (0, 229, 255), 1: (255, 43, 214), 2: (127, 127, 127)}  # condition, target, hidden
+    for step in (0, 1):
+        viewer.dims.set_current_step(0, step)
+        shot = viewer.screenshot(canvas_only=True, flash=False)[..., :3].astype(int)
+        h, w = shot.shape[:2]
+        centre = shot[h // 2 - 1 : h // 2 + 2, w // 2 - 1 : w // 2 + 2].reshape(-1, 3)
+        colour = expected[int(schedule.node_role[step][node])]
+        assert np.abs(centre - colour).max() <= 25, (step, centre, colour)
+
+
+def test_entity_vae_option(widget, latent_checkpoint, tmp_path):
+    widget.features.value = LATENT
+    widget.vae_settings.steps.value = 7
+    request = widget.make_request()
+    assert request.vae_config.steps == 7 and request.graph_config.window == request.vae_config.window
+    widget.save_settings()
+    again = TrainWidget(widget._viewer, settings_path=tmp_path / "settings.json")
+    assert again.features.value == LATENT and again.vae_settings.steps.value == 7
+    widget.features.value = RAW
+    assert widget.make_request().vae_config is None
+    # What a VAE run yields, as the widget shows it: VAE progress, then training, then the mask schedule.
+    _, items = latent_checkpoint
+    widget.recorder = MaskScheduleRecorder(0)
+    for item in items:
+        widget._on_yielded(item)
+        if isinstance(item, VAEFinished):
+            assert "Entity VAE saved" in widget.status.value and widget.progress.value == 3
+    assert widget.state is TrainState.DONE
+    widget.show_mask_schedule()
+    entities = widget._viewer.layers["mask schedule entities"]
+    assert entities.data.shape == (len(widget._schedule.steps), 64, 64)

@@ -1,13 +1,21 @@
 """The widgets' jobs, driven directly (no Qt): progress, tiled regions, abandoning a build."""
 
 import math
+import shutil
 import threading
 
 import numpy as np
 import pytest
 
-from hmgdm_core.graph import GraphConfig, validate_graph
-from hmgdm_core.io import Region
+from hmgdm_core.downstream import FinetuneConfig
+from hmgdm_core.errors import InputError
+from hmgdm_core.graph import GraphConfig, GraphDataset, dataset_from_region, validate_graph
+from hmgdm_core.io import Region, open_slide
+from hmgdm_core.train import CancelToken, load_checkpoint
+from hmgdm_core.vae import VAEFinished, VAEStep, load_entity_vae
+from napari_hmgdm._attention_job import AttentionRequest, attention_job
+from napari_hmgdm._model_inputs import model_inputs
+from napari_hmgdm._train_job import FollowedLabels
 from napari_hmgdm._workers import GraphRequest, graph_job
 
 
@@ -59,3 +67,52 @@ def test_closing_the_job_stops_the_tile_thread(request_for):
     next(gen)
     gen.close()  # what the worker's quit() does at a yield
     assert not any(t.name == "hmgdm-tiles" for t in threading.enumerate())
+
+
+def test_training_on_vae_latents_saves_the_vae_beside_the_checkpoints(latent_checkpoint):
+    path, items = latent_checkpoint
+    vae_steps = [e for item in items if isinstance(item, list) for e in item if isinstance(e, VAEStep)]
+    (done,) = [item for item in items if isinstance(item, VAEFinished)]
+    assert [e.step for e in vae_steps] == [1, 2, 3] and done.step == 3
+    assert done.path == path.parent / "vae.pt"
+    # The VAE is fitted after the graphs are built and before pre-training starts.
+    kinds = [type(item).__name__ if not isinstance(item, str) else item for item in items]
+    assert kinds.index("GraphDataset") < kinds.index("vae") < kinds.index("VAEFinished") < kinds.index("Started")
+    vae = load_entity_vae(done.path)
+    assert load_checkpoint(path).config.model.feature_dim == vae.config.latent_dim == 512
+    inputs = model_inputs(512, path)
+    assert inputs.mode == "entity VAE" and inputs.window == 32
+    (labels,) = [item for item in items if isinstance(item, FollowedLabels)]
+    (dataset,) = [item for item in items if isinstance(item, GraphDataset)]
+    assert labels.dataset_index == 0 and labels.labels.shape == (64, 64)
+    assert set(dataset[0].entity_id.tolist()) <= set(np.unique(labels.labels).tolist())
+
+
+def test_the_feature_mode_follows_the_checkpoint(latent_checkpoint, checkpoint, tmp_path):
+    latent, _ = latent_checkpoint
+    raw = model_inputs(3072, checkpoint)
+    assert raw.mode == "raw windows" and raw.window == 32 and raw.vae is None
+    alone = tmp_path / "latent.pt"
+    shutil.copyfile(latent, alone)
+    with pytest.raises(InputError, match="no vae.pt lies beside it"):
+        model_inputs(512, alone)
+    assert model_inputs(512, alone, latent.parent / "vae.pt").mode == "entity VAE"
+    with pytest.raises(InputError, match="same training run"):
+        model_inputs(3072, checkpoint, latent.parent / "vae.pt")
+
+
+def test_fine_tuning_stops_after_the_epoch_it_was_cancelled_in(checkpoint, sample_svs):
+    with open_slide(sample_svs) as slide:
+        region = Region(1500, 800, 256, 256, 0.499, 1.0)
+        dataset = dataset_from_region(slide.read(region), region, 64, GraphConfig())
+    graphs = [dataset[i] for i in range(len(dataset))]
+    token = CancelToken()
+    token.cancel()
+    config = FinetuneConfig(epochs=5, batch_size=4)
+    request = AttentionRequest(checkpoint, None, graphs, np.arange(4), np.array([0, 1, 0, 1]), 2, config)
+    updates, result = _drain(attention_job(request, token))
+    assert [u[0] for u in updates] == [0, 1] and result.epochs == 1
+    assert result.probabilities.shape == (len(graphs), 2) and len(result.points.pos) == sum(g.num_nodes for g in graphs)
+    one_class = AttentionRequest(checkpoint, None, graphs, np.arange(2), np.array([1, 1]), 2, config)
+    with pytest.raises(InputError, match="at least two classes"):
+        next(attention_job(one_class, CancelToken()))

@@ -4,11 +4,13 @@ import torch
 from torch_geometric.data import Batch
 
 from hmgdm_core.diffusion import DiffusionConfig, NoiseSchedule
+from hmgdm_core.errors import InputError
 from hmgdm_core.graph import GraphConfig, dataset_from_region
+from hmgdm_core.graph.build import entities_for
 from hmgdm_core.io import Region, open_slide
 from hmgdm_core.masking import MaskConfig, sample_mask
 from hmgdm_core.model import ModelConfig
-from hmgdm_core.overlays import CONDITION, HIDDEN, TARGET, MaskScheduleRecorder, edge_vectors, mask_roles
+from hmgdm_core.overlays import CONDITION, HIDDEN, TARGET, MaskScheduleRecorder, edge_vectors, label_roles, mask_roles
 from hmgdm_core.train import MaskDrawn, PretrainConfig, TrainConfig, pretrain
 
 SMALL = ModelConfig(
@@ -97,3 +99,28 @@ def test_edge_vectors_join_source_to_destination(graphs):
     assert vectors.shape == (graph.edge_index.shape[1], 2, 2)
     assert np.allclose(vectors[:, 0], graph.pos[src].numpy())
     assert np.allclose(vectors[:, 0] + vectors[:, 1], graph.pos[dst].numpy())
+
+
+def test_label_roles_paint_each_entity_with_its_step_role(sample_svs, graphs, mask_events):
+    # The first patch's own label image: dataset_from_region builds patch 0 from the top-left 80² pixels.
+    with open_slide(sample_svs) as slide:
+        region = Region(1200, 900, 320, 320, slide.mpp, 2 * slide.mpp)
+        labels = entities_for(slide.read(region)[:80, :80], float(region.mpp), GraphConfig(window=8)).labels
+    recorder = MaskScheduleRecorder(0)
+    for event in mask_events:
+        recorder.record(event)
+    schedule = recorder.schedule()
+    graph = graphs[0]
+    entity_id = graph.entity_id.numpy()
+    lookup = label_roles(schedule.node_role, entity_id, int(labels.max()) + 1)
+    assert lookup.shape == (3, labels.max() + 1) and lookup.dtype == np.uint8
+    for step, node_role in enumerate(schedule.node_role):
+        image = lookup[step][labels]
+        assert np.all(image[labels == 0] == 0)
+        for node in range(graph.num_nodes):
+            assert np.all(image[labels == entity_id[node]] == node_role[node] + 1)
+    # Labels without a node stay background.
+    unused = np.setdiff1d(np.arange(1, labels.max() + 1), entity_id)
+    assert np.all(lookup[:, unused] == 0)
+    with pytest.raises(InputError):
+        label_roles(schedule.node_role, entity_id, int(entity_id.max()))

@@ -7,7 +7,8 @@ from hmgdm_core.errors import InputError
 from hmgdm_core.graph import GraphConfig, entities_for, gather_windows, graph_from_image
 from hmgdm_core.io import Region, open_slide
 from hmgdm_core.model import HMGDM, ModelConfig
-from hmgdm_core.overlays import entity_value_map, node_errors, paint_reconstruction, paint_windows
+from hmgdm_core.overlays import entity_value_map, node_errors, node_window_errors, paint_reconstruction, paint_windows
+from hmgdm_core.vae import EntityVAE, VAEConfig, latent_graph
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +113,29 @@ def test_reconstruction_views_align_with_the_image_and_errors_cover_targets(tile
     latent = type(clean)(**{**clean.__dict__, "node_windows": None})
     with pytest.raises(InputError, match="VAE"):
         paint_reconstruction(latent, graph.pos, region, image)
+    with pytest.raises(InputError, match="VAE"):
+        node_window_errors(graph.x, latent)
+
+
+def test_window_errors_compare_pixels_in_raw_and_vae_modes(tile):
+    region, image = tile
+    graph = graph_from_image(image, float(region.mpp), GraphConfig(window=8), region)
+    torch.manual_seed(0)
+    small = {"embed_dim": 32, "hidden_dim": 16, "latent_mlp_dim": 8, "time_mlp_dim": 32, "block_mlp_dim": 8,
+             "head_dims": (16, 32)}
+    raw = reconstruct(HMGDM(ModelConfig(feature_dim=192, **small)), graph, t=300, seed=1)
+    # Raw windows: the pixel error is the feature error.
+    np.testing.assert_allclose(node_window_errors(graph.x, raw), node_errors(graph.x, raw), equal_nan=True)
+    # VAE latents: the decoded prediction is compared with the entity's own pixels.
+    vae = EntityVAE(VAEConfig(window=8, latent_channels=2, base_channels=4)).eval()
+    rec_model, latent = HMGDM(ModelConfig(feature_dim=vae.config.latent_dim, **small)), latent_graph(vae, graph)
+    rec = reconstruct(rec_model, latent, t=300, seed=1, vae=vae)
+    errors = node_window_errors(graph.x, rec)
+    target = rec.mask.node_target.numpy()
+    decoded = rec.node_windows[1].flatten(1)
+    expected = ((decoded - graph.x[rec.mask.node_target]) ** 2).mean(1).numpy()
+    assert np.all(np.isnan(errors[~target])) and np.allclose(errors[target], expected)
+    assert decoded.shape[1] == graph.x.shape[1] != rec.node_predicted.shape[1]
+    assert rec.edge_windows[1].shape == (int(rec.mask.edge_target.sum()), 3, 8, 8)
+    nodes_only = reconstruct(rec_model, latent, t=300, seed=1, vae=vae, decode_edges=False)
+    assert nodes_only.edge_windows is None and torch.equal(nodes_only.node_windows[1], rec.node_windows[1])

@@ -31,6 +31,7 @@ from hmgdm_core.downstream.inputs import (
 )
 from hmgdm_core.downstream.metrics import FoldMetrics, MeanStd
 from hmgdm_core.downstream.pooling import GatedAttentionPooling
+from hmgdm_core.downstream.pretrained_encoder import PretrainedEncoder, pretrained_classifier
 from hmgdm_core.downstream.report import ClassificationReport
 from hmgdm_core.downstream.splits import grouped_folds, grouped_holdout
 
@@ -46,6 +47,7 @@ __all__ = [
     "GraphClassifier",
     "GraphPredictions",
     "MeanStd",
+    "PretrainedEncoder",
     "SurvivalData",
     "check_classification",
     "check_survival",
@@ -59,6 +61,7 @@ __all__ = [
     "load_survival_npz",
     "make_probe",
     "predict_graphs",
+    "pretrained_classifier",
     "save_classification_npz",
     "save_survival_npz",
 ]

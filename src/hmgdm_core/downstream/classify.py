@@ -7,6 +7,7 @@ on frozen embeddings is the cheaper, encoder-agnostic measure of representation 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -85,7 +86,11 @@ def _fold_proba(probe: Pipeline, x_test: np.ndarray, n_classes: int) -> np.ndarr
 
 
 def classify_embeddings(
-    embeddings: np.ndarray, labels: np.ndarray, groups: np.ndarray, config: ClassifyConfig | None = None
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    groups: np.ndarray,
+    config: ClassifyConfig | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ClassificationReport:
     """Cross-validate a probe on frozen embeddings, splitting by group.
 
@@ -100,6 +105,8 @@ def classify_embeddings(
         of a fold.
     config : ClassifyConfig, optional
         Defaults to ``ClassifyConfig()``: linear probe, 5 folds.
+    progress : callable, optional
+        Called as ``progress(done, total)`` folds after each fold.
 
     Returns
     -------
@@ -118,12 +125,14 @@ def classify_embeddings(
     codes, class_names = encode_labels(data.labels)
     folds = grouped_folds(codes, data.groups, config.n_splits, config.seed)
     proba = np.zeros((len(codes), len(class_names)))
-    for train, test in folds:
+    for done, (train, test) in enumerate(folds, start=1):
         if config.probe == "knn" and len(train) < config.n_neighbors:
             raise DownstreamError(
                 f"A training fold has {len(train)} samples, fewer than n_neighbors={config.n_neighbors}."
             )
         probe = make_probe(config).fit(data.embeddings[train], codes[train])
         proba[test] = _fold_proba(probe, data.embeddings[test], len(class_names))
+        if progress is not None:
+            progress(done, len(folds))
     method = "linear probe" if config.probe == "linear" else f"{config.n_neighbors}-NN probe"
     return build_report(method, asdict(config), codes, class_names, [test for _, test in folds], proba)

@@ -16,7 +16,8 @@ import numpy as np
 
 from hmgdm_core.entities.nuclei import nuclei_from_labels
 from hmgdm_core.entities.table import Entities
-from hmgdm_core.io.qupath import parse_qupath, polygon_rings, read_qupath
+from hmgdm_core.io.qupath import parse_qupath, polygon_ring_arrays, read_qupath
+from hmgdm_core.io.qupath.raster import polygon_labels
 from hmgdm_core.io.region import Region
 
 __all__ = ["nuclei_from_geojson"]
@@ -49,42 +50,9 @@ def nuclei_from_geojson(source: str | Path | dict | list, rgb: np.ndarray, regio
         (:func:`~hmgdm_core.io.qupath.read_qupath`).
     """
     objects = read_qupath(source) if isinstance(source, (str, Path)) else parse_qupath(source)
-    rows, cols = region.shape
-    labels = np.zeros((rows, cols), dtype=np.int64)
-    next_id = 1
-    for obj in objects:
-        if obj.object_type not in _NUCLEI:
-            continue
-        for exterior, holes in polygon_rings(obj.nucleus_geometry or obj.geometry):
-            mask = _fill(exterior, region, (rows, cols))
-            if mask is None:
-                continue
-            rr, cc = mask
-            if holes:  # clear holes in a box around this outline only: O(outline area), not O(image)
-                y0, x0 = rr.min(), cc.min()
-                inside = np.zeros((rr.max() - y0 + 1, cc.max() - x0 + 1), dtype=bool)
-                inside[rr - y0, cc - x0] = True
-                for hole in holes:
-                    hole_mask = _fill(hole, region, (rows, cols))
-                    if hole_mask is not None:
-                        hy, hx = hole_mask[0] - y0, hole_mask[1] - x0
-                        ok = (hy >= 0) & (hx >= 0) & (hy < inside.shape[0]) & (hx < inside.shape[1])
-                        inside[hy[ok], hx[ok]] = False
-                ry, rx = np.nonzero(inside)
-                rr, cc = ry + y0, rx + x0
-            labels[rr, cc] = next_id
-        next_id += 1
-    return nuclei_from_labels(labels, rgb, float(region.mpp))
-
-
-def _fill(xy: np.ndarray, region: Region, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] | None:
-    """Pixels (rows, cols) of the region image inside one ring given in level-0 ``(x, y)``."""
-    from skimage.draw import polygon
-
-    if len(xy) < 3:
-        return None
+    outlines = [obj.nucleus_geometry or obj.geometry for obj in objects if obj.object_type in _NUCLEI]
+    xy, sizes, ring_polygon, is_hole, polygon_outline = polygon_ring_arrays(outlines)
     yx = region.from_level0(xy[:, ::-1])
-    if yx[:, 0].max() < 0 or yx[:, 1].max() < 0 or yx[:, 0].min() >= shape[0] or yx[:, 1].min() >= shape[1]:
-        return None
-    rr, cc = polygon(yx[:, 0], yx[:, 1], shape=shape)
-    return (rr, cc) if len(rr) else None
+    # Labels rise in file order (the parts of a MultiPolygon share one), so the later outline wins.
+    labels = polygon_labels(yx, sizes, ring_polygon, is_hole, polygon_outline + 1, region.shape)
+    return nuclei_from_labels(labels, rgb, float(region.mpp))

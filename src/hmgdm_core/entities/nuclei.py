@@ -210,5 +210,6 @@ def nuclei_from_labels(labels: np.ndarray, rgb: np.ndarray, mpp: float, *, shape
     rgb = as_rgb(rgb)
     if labels.shape != rgb.shape[:2]:
         raise InputError(f"Label image {labels.shape} and RGB image {rgb.shape[:2]} differ in size.")
-    labels, n = relabel_sequential(labels.astype(np.int64))
+    # Only uint64 must be cast for bincount; other integer images are relabelled without a copy.
+    labels, n = relabel_sequential(labels.astype(np.int64) if labels.dtype == np.uint64 else labels)
     return Entities("nuclei", labels, measure_entities(labels, n, rgb, mpp, shape=shape), float(mpp))

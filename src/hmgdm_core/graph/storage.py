@@ -19,6 +19,7 @@ from torch_geometric.data import Data
 from hmgdm_core.errors import InputError
 from hmgdm_core.graph.contract import EntityGraph, validate_graph
 from hmgdm_core.graph.windows import unit_range
+from hmgdm_core.io.atomic import atomic_path
 
 __all__ = ["graph_to_record", "load_graph", "load_records", "record_to_graph", "save_graph", "save_records"]
 
@@ -131,8 +132,9 @@ def save_records(records: list[dict], path: str | Path) -> Path:
         The written file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"format": _FORMAT, "graphs": records}, path)
+    # Atomic, so an interrupted batch run never leaves a truncated file that a re-run would trust.
+    with atomic_path(path) as temporary:
+        torch.save({"format": _FORMAT, "graphs": records}, temporary)
     return path
 
 

@@ -7,7 +7,6 @@ TIAViz reads ``{"coordinates": [[x, y], ...], "edge_index": [[src...], [dst...]]
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -15,7 +14,8 @@ from pathlib import Path
 import numpy as np
 from torch_geometric.data import Data
 
-from hmgdm_core.io.atomic import write_text_atomic
+from hmgdm_core.io.atomic import atomic_path
+from hmgdm_core.io.jsonio import dumps
 
 __all__ = ["graph_to_tiatoolbox", "write_graph_tiatoolbox"]
 
@@ -47,4 +47,7 @@ def graph_to_tiatoolbox(data: Data) -> dict:
 
 def write_graph_tiatoolbox(data: Data, path: str | os.PathLike[str]) -> Path:
     """Write :func:`graph_to_tiatoolbox` of ``data`` to ``path`` (JSON, atomic); returns the path."""
-    return write_text_atomic(path, json.dumps(graph_to_tiatoolbox(data), allow_nan=False, separators=(",", ":")))
+    content = dumps(graph_to_tiatoolbox(data))
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(content)
+    return Path(path)

@@ -10,6 +10,7 @@ from hmgdm_core.overlays.mask_schedule import (
     MaskSchedule,
     MaskScheduleRecorder,
     edge_vectors,
+    label_roles,
     mask_roles,
     roles,
 )
@@ -27,6 +28,7 @@ from hmgdm_core.overlays.reconstruction_paint import (
     ReconstructionViews,
     entity_value_map,
     node_errors,
+    node_window_errors,
     paint_reconstruction,
     paint_windows,
 )
@@ -47,8 +49,10 @@ __all__ = [
     "entity_points",
     "entity_value_map",
     "fit_patch_probe",
+    "label_roles",
     "mask_roles",
     "node_errors",
+    "node_window_errors",
     "paint_reconstruction",
     "paint_windows",
     "roles",

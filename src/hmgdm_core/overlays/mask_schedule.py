@@ -25,8 +25,8 @@ from hmgdm_core.errors import InputError
 from hmgdm_core.masking import EntityMask
 from hmgdm_core.train.events import MaskDrawn
 
-__all__ = ["CONDITION", "HIDDEN", "TARGET", "MaskSchedule", "MaskScheduleRecorder", "edge_vectors", "mask_roles",
-           "roles"]
+__all__ = ["CONDITION", "HIDDEN", "TARGET", "MaskSchedule", "MaskScheduleRecorder", "edge_vectors", "label_roles",
+           "mask_roles", "roles"]
 
 CONDITION = 0
 """Role code of entities the encoder sees."""
@@ -97,6 +97,35 @@ def edge_vectors(pos: Tensor | np.ndarray, edge_index: Tensor | np.ndarray) -> n
     edge_index = torch.as_tensor(edge_index).detach().cpu().numpy().astype(np.int64)
     start, end = pos[edge_index[0]], pos[edge_index[1]]
     return np.stack([start, end - start], axis=1)
+
+
+def label_roles(node_role: np.ndarray, entity_id: np.ndarray, num_labels: int) -> np.ndarray:
+    """Per-step lookup tables from entity label to role, for painting a label image by role.
+
+    Parameters
+    ----------
+    node_role : ndarray, shape (S, N), int
+        Role code of each node at each step (:attr:`MaskSchedule.node_role`).
+    entity_id : ndarray, shape (N,), int
+        Label of each node's entity in the region's label image (the graph's ``entity_id``), ≥ 1.
+    num_labels : int
+        One more than the largest label of the label image.
+
+    Returns
+    -------
+    ndarray, shape (S, num_labels), uint8
+        ``role + 1`` at each node's label (so 0 stays background), 0 for background and for labels of no node:
+        ``lookup[s][labels]`` is step ``s``'s role image.
+    """
+    node_role = np.asarray(node_role)
+    entity_id = np.asarray(entity_id, dtype=np.int64).reshape(-1)
+    if node_role.ndim != 2 or node_role.shape[1] != len(entity_id):
+        raise InputError(f"node_role must be (S, {len(entity_id)}), got {node_role.shape}.")
+    if len(entity_id) and (entity_id.min() < 1 or entity_id.max() >= num_labels):
+        raise InputError(f"entity ids must lie in 1..{num_labels - 1}.")
+    lookup = np.zeros((node_role.shape[0], num_labels), dtype=np.uint8)
+    lookup[:, entity_id] = node_role.astype(np.uint8) + 1
+    return lookup
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from hmgdm_core.embed import Reconstruction
 from hmgdm_core.errors import InputError
 from hmgdm_core.io.region import Region
 
-__all__ = ["ReconstructionViews", "entity_value_map", "node_errors", "paint_reconstruction", "paint_windows"]
+__all__ = ["ReconstructionViews", "entity_value_map", "node_errors", "node_window_errors", "paint_reconstruction",
+           "paint_windows"]
 
 
 def _to_uint8(values: np.ndarray) -> np.ndarray:
@@ -133,6 +134,36 @@ def node_errors(x: Tensor, reconstruction: Reconstruction) -> np.ndarray:
     errors = np.full(x.shape[0], np.nan, dtype=np.float32)
     predicted = reconstruction.node_predicted.detach().float().cpu()
     errors[target.numpy()] = ((predicted - x[target].float()) ** 2).mean(dim=1).numpy()
+    return errors
+
+
+def node_window_errors(windows: Tensor, reconstruction: Reconstruction) -> np.ndarray:
+    """Per-node pixel error: mean squared error of the predicted window against the entity's own window.
+
+    With raw-window features this equals :func:`node_errors`; with VAE latents it compares the decoded
+    prediction with the pixels, so both modes are on one scale.
+
+    Parameters
+    ----------
+    windows : Tensor, shape (N, 3·w·w)
+        The pixel graph's clean node features (channel-first windows in [-1, 1], flattened).
+    reconstruction : Reconstruction
+        A reconstruction of that graph (or of its VAE latents) with ``node_windows``.
+
+    Returns
+    -------
+    ndarray, shape (N,), float32
+        The error of each target node, in squared [-1, 1] units; NaN for condition nodes.
+    """
+    if reconstruction.node_windows is None:
+        raise InputError("the reconstruction has no pixel windows: pass the entity VAE to reconstruct(..., vae=...)")
+    target = reconstruction.mask.node_target.cpu()
+    predicted = reconstruction.node_windows[1].detach().float().cpu().flatten(1)
+    clean = windows[target].float().cpu()
+    if predicted.shape != clean.shape:
+        raise InputError(f"windows of {clean.shape[1]} values but the reconstruction decodes {predicted.shape[1]}.")
+    errors = np.full(windows.shape[0], np.nan, dtype=np.float32)
+    errors[target.numpy()] = ((predicted - clean) ** 2).mean(dim=1).numpy()
     return errors
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from magicgui.widgets import CheckBox, ComboBox, Container, LineEdit, SpinBox, Widget
 
-__all__ = ["DataclassForm"]
+__all__ = ["DataclassForm", "collapsible"]
 
 
 def _optional_inner(annotation: Any) -> type | None:
@@ -105,3 +105,16 @@ class DataclassForm(Container):
                 widget.value = repr(current)
             else:
                 widget.value = current
+
+
+def collapsible(title: str, form: DataclassForm, expanded: bool):
+    """Put a long settings form under a header that folds it away."""
+    from superqt import QCollapsible
+
+    section = QCollapsible(title)
+    section.addWidget(form.native)
+    if expanded:
+        section.expand(animate=False)
+    else:
+        section.collapse(animate=False)
+    return section

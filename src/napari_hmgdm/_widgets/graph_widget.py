@@ -87,7 +87,8 @@ class GraphWidget(Container):
 
     def start(self, request: GraphRequest) -> None:
         """Run :func:`~napari_hmgdm._workers.graph_job` for ``request`` in a worker thread."""
-        worker = create_worker(graph_job, request, _start_thread=False)
+        worker = create_worker(graph_job, request, _start_thread=False,
+                               _ignore_errors=True)  # shown by the errored handler, not re-raised
         worker.yielded.connect(self._on_stage)
         worker.returned.connect(self._on_result)
         worker.errored.connect(self._on_error)

@@ -1,7 +1,12 @@
-"""Patch-level predictions: embed a region's patches, then k-means clusters or a few-click classifier."""
+"""Patch-level predictions: k-means clusters, a few-click classifier, and a fine-tuned attention classifier.
+
+The region's patches are embedded with the pre-trained encoder; the fine-tuned gated-attention classifier also
+shows its attention per entity.
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,8 +19,11 @@ from napari.utils.notifications import show_error, show_info
 from hmgdm_core.errors import InputError
 from hmgdm_core.graph import ENTITY_KINDS, GraphConfig
 from hmgdm_core.overlays import class_map, cluster_patches, fit_patch_probe, save_predictions
-from napari_hmgdm._layers import patch_layer_data
+from hmgdm_core.train import CancelToken
+from napari_hmgdm._attention_job import WIDGET_FINETUNE_DEFAULTS, AttentionRequest, AttentionResult, attention_job
+from napari_hmgdm._layers import attention_layer_data, patch_layer_data
 from napari_hmgdm._widgets._selection import RegionPicker
+from napari_hmgdm._widgets.reconstruction_widget import chosen_vae
 from napari_hmgdm._workers import PatchEmbedding, PatchRequest, patch_embedding_job
 
 if TYPE_CHECKING:
@@ -24,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["PatchWidget"]
 
 MARKS = "patch marks"
+ATTENTION = "attention"
 
 
 class PatchWidget(Container):
@@ -31,7 +40,9 @@ class PatchWidget(Container):
 
     *Embed patches* runs in a worker; *Show clusters* colours the patches by k-means cluster;
     points added to the "patch marks" layer (each with the class chosen below) train a linear
-    probe whose class map and probability heatmap are shown over the slide.
+    probe whose class map and probability heatmap are shown over the slide. *Fine-tune (attention)*
+    fine-tunes the encoder with a gated-attention head on the marked patches' graphs in a worker and
+    shows each entity's attention over the slide with the fine-tuned class map.
     """
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
@@ -41,6 +52,8 @@ class PatchWidget(Container):
         self.probabilities: np.ndarray | None = None
         self.picker = RegionPicker(mpp=1.0)
         self.checkpoint = FileEdit(mode="r", filter="*.pt", label="model checkpoint")
+        self.vae = FileEdit(mode="r", filter="*.pt", label="entity VAE", nullable=True)
+        self.vae.tooltip = "optional: default the vae.pt beside the checkpoint, for runs trained on VAE latents"
         self.kind = ComboBox(choices=list(ENTITY_KINDS), value="tissue", label="entities")
         self.patch_size = SpinBox(value=128, min=32, max=2048, step=16, label="patch px")
         self.embed_button = PushButton(text="Embed patches")
@@ -48,20 +61,27 @@ class PatchWidget(Container):
         self.clusters = SpinBox(value=4, min=2, max=32, label="clusters")
         self.cluster_button = PushButton(text="Show clusters")
         self.class_names = LineEdit(value="tumour, stroma, other", label="classes")
-        self.mark_class = ComboBox(choices=self._names(), label="mark as")
+        # Choices from a callable: napari resets a dock's combo boxes whenever a layer is added or removed.
+        self.mark_class = ComboBox(choices=self._name_choices, label="mark as")
         self.probe_button = PushButton(text="Train classifier on marks")
-        self.heatmap_class = ComboBox(choices=self._names(), label="heatmap of")
+        self.heatmap_class = ComboBox(choices=self._name_choices, label="heatmap of")
+        self.epochs = SpinBox(value=WIDGET_FINETUNE_DEFAULTS.epochs, min=1, max=1000, label="fine-tune epochs")
+        self.finetune_button = PushButton(text="Fine-tune (attention)")
+        self.attention: AttentionResult | None = None
+        self._finetune_worker = None
+        self._token: CancelToken | None = None
         self.save_button = PushButton(text="Save predictions…")
         self.status = Label(value="")
         self.status.native.setWordWrap(True)
         super().__init__(widgets=[
-            self.picker, self.checkpoint, self.kind, self.patch_size, self.embed_button, self.progress,
+            self.picker, self.checkpoint, self.vae, self.kind, self.patch_size, self.embed_button, self.progress,
             self.clusters, self.cluster_button, self.class_names, self.mark_class, self.probe_button,
-            self.heatmap_class, self.save_button, self.status,
+            self.heatmap_class, self.epochs, self.finetune_button, self.save_button, self.status,
         ])
         self.embed_button.changed.connect(self._on_embed)
         self.cluster_button.changed.connect(self.show_clusters)
         self.probe_button.changed.connect(self.train_probe)
+        self.finetune_button.changed.connect(self._on_finetune)
         self.class_names.changed.connect(self._on_names)
         self.mark_class.changed.connect(self._on_mark_class)
         self.save_button.changed.connect(self._ask_save)
@@ -69,9 +89,12 @@ class PatchWidget(Container):
     def _names(self) -> list[str]:
         return [n.strip() for n in str(self.class_names.value).split(",") if n.strip()] or ["class 1"]
 
+    def _name_choices(self, _widget=None) -> list[str]:
+        return self._names()
+
     def _on_names(self) -> None:
-        self.mark_class.choices = self._names()
-        self.heatmap_class.choices = self._names()
+        self.mark_class.reset_choices()
+        self.heatmap_class.reset_choices()
 
     def _on_mark_class(self, name: str) -> None:
         if MARKS in self._viewer.layers:
@@ -88,7 +111,7 @@ class PatchWidget(Container):
             if not checkpoint.is_file():
                 raise InputError("Choose a model checkpoint (.pt) written by training.")
             request = PatchRequest(path, base_mpp, region, int(self.patch_size.value),
-                                   GraphConfig(kind=self.kind.value), checkpoint)
+                                   GraphConfig(kind=self.kind.value), checkpoint, chosen_vae(self.vae))
         except (InputError, ValueError) as err:
             self.status.value = str(err)
             show_error(str(err))
@@ -97,7 +120,8 @@ class PatchWidget(Container):
 
     def start(self, request: PatchRequest) -> None:
         """Embed the patches of ``request`` in a worker thread."""
-        worker = create_worker(patch_embedding_job, request, _start_thread=False)
+        worker = create_worker(patch_embedding_job, request, _start_thread=False,
+                               _ignore_errors=True)  # shown by the errored handler, not re-raised
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(self._on_embedded)
         worker.errored.connect(lambda err: self._fail(f"Embedding failed: {err}"))
@@ -236,3 +260,57 @@ class PatchWidget(Container):
                 show_info(f"Saved {tiff} and {csv}")
             except (InputError, OSError) as err:
                 self._fail(str(err))
+
+    # --- fine-tuned attention -------------------------------------------------------------------------------
+    def _on_finetune(self) -> None:
+        if self._finetune_worker is not None:
+            self._token.cancel()
+            self.status.value = "Cancelling after this epoch…"
+            return
+        try:
+            result = self._require_embedding()
+            patches, classes = self.marked_patches()
+            request = AttentionRequest(Path(self.checkpoint.value), result.vae_path, result.graphs, patches, classes,
+                                       len(self._names()), replace(WIDGET_FINETUNE_DEFAULTS,
+                                                                   epochs=int(self.epochs.value)))
+        except InputError as err:
+            self._fail(str(err))
+            return
+        self.start_finetune(request)
+
+    def start_finetune(self, request: AttentionRequest) -> None:
+        """Fine-tune the gated-attention classifier of ``request`` in a worker thread."""
+        self._token = CancelToken()
+        worker = create_worker(attention_job, request, self._token, _start_thread=False,
+                               _ignore_errors=True)  # shown by the errored handler, not re-raised
+        worker.yielded.connect(self._on_epoch)
+        worker.returned.connect(self._show_attention)
+        worker.errored.connect(lambda err: self._fail(f"Fine-tuning failed: {err}"))
+        worker.finished.connect(self._on_finetune_finished)
+        self._finetune_worker = worker
+        self.finetune_button.text = "Cancel fine-tuning"
+        self.status.value = f"Fine-tuning on {len(request.marked_patches)} marked patches…"
+        worker.start()
+
+    def _on_epoch(self, update) -> None:
+        done, total, epoch = update
+        self.progress.max, self.progress.value = max(1, total), done
+        if epoch is not None:
+            self.status.value = (f"fine-tuning epoch {done}/{total}  loss {epoch.train_loss:.3f}  "
+                                 f"marks right {epoch.val_accuracy:.0%}")
+
+    def _on_finetune_finished(self) -> None:
+        self._finetune_worker = None
+        self.finetune_button.text = "Fine-tune (attention)"
+
+    def _show_attention(self, result: AttentionResult) -> None:
+        """Entities coloured by the fine-tuned classifier's attention, and its class map."""
+        self.attention = result
+        classes_map, _ = class_map(self.result.grid, result.probabilities)
+        self._show(classes_map + 1, "labels", "fine-tuned classes", visible=False)
+        data, kwargs, kind = attention_layer_data(result.points, self.result.grid.region.to_dict())
+        if ATTENTION in self._viewer.layers:
+            self._viewer.layers.remove(ATTENTION)
+        self._viewer.add_layer(Layer.create(data, kwargs | {"name": ATTENTION}, kind))
+        self.status.value = (f"Fine-tuned for {result.epochs} epochs: entity attention shown (1 = uniform within "
+                             "its patch); the class map is the 'fine-tuned classes' layer.")

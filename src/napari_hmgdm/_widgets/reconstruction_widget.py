@@ -1,4 +1,9 @@
-"""Diffusion reconstructions: noise a region's target entities at t and show the model's reconstruction."""
+"""Diffusion reconstructions: noise a region's target entities at t and show the model's reconstruction.
+
+The mode follows the checkpoint: a run trained on entity-VAE latents left ``vae.pt`` beside its checkpoints
+(or a VAE is chosen by hand), and its decoded windows are pasted at the entities; otherwise the features are
+the raw windows, pasted directly.
+"""
 
 from __future__ import annotations
 
@@ -20,10 +25,26 @@ from napari_hmgdm._workers import ReconstructionRequest, ReconstructionResult, r
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["ReconstructionWidget"]
+__all__ = ["ReconstructionWidget", "chosen_vae"]
 
 # One graph is reconstructed at a time; keep it to what a screen shows at once.
 MAX_SIDE_PX = 1024
+
+
+def chosen_vae(picker: FileEdit) -> Path | None:
+    """The VAE file of an optional picker; ``None`` when empty.
+
+    Raises
+    ------
+    InputError
+        A path that is not a file.
+    """
+    if picker.value is None or str(picker.value) in ("", "."):
+        return None
+    path = Path(picker.value)
+    if not path.is_file():
+        raise InputError(f"No entity VAE file at {path}: choose the vae.pt of the training run, or clear the field.")
+    return path
 
 
 class ReconstructionWidget(Container):
@@ -35,13 +56,15 @@ class ReconstructionWidget(Container):
         self.result: ReconstructionResult | None = None
         self.picker = RegionPicker(mpp=1.0)
         self.checkpoint = FileEdit(mode="r", filter="*.pt", label="model checkpoint")
+        self.vae = FileEdit(mode="r", filter="*.pt", label="entity VAE", nullable=True)
+        self.vae.tooltip = "optional: default the vae.pt beside the checkpoint, for runs trained on VAE latents"
         self.kind = ComboBox(choices=list(ENTITY_KINDS), value="tissue", label="entities")
         self.t = Slider(value=500, min=0, max=999, label="noise step t")
         self.seed = SpinBox(value=0, min=0, max=2**31 - 1, label="mask seed")
         self.run_button = PushButton(text="Reconstruct")
         self.status = Label(value="")
         self.status.native.setWordWrap(True)
-        super().__init__(widgets=[self.picker, self.checkpoint, self.kind, self.t, self.seed, self.run_button,
+        super().__init__(widgets=[self.picker, self.checkpoint, self.vae, self.kind, self.t, self.seed, self.run_button,
                                   self.status])
         self.run_button.changed.connect(self._on_run)
 
@@ -57,7 +80,7 @@ class ReconstructionWidget(Container):
             if not checkpoint.is_file():
                 raise InputError("Choose a model checkpoint (.pt) written by training.")
             request = ReconstructionRequest(path, base_mpp, region, GraphConfig(kind=self.kind.value), checkpoint,
-                                            int(self.t.value), int(self.seed.value))
+                                            int(self.t.value), int(self.seed.value), chosen_vae(self.vae))
         except (InputError, ValueError) as err:
             self.status.value = str(err)
             show_error(str(err))
@@ -66,7 +89,8 @@ class ReconstructionWidget(Container):
 
     def start(self, request: ReconstructionRequest) -> None:
         """Run :func:`~napari_hmgdm._workers.reconstruction_job` in a worker thread."""
-        worker = create_worker(reconstruction_job, request, _start_thread=False)
+        worker = create_worker(reconstruction_job, request, _start_thread=False,
+                               _ignore_errors=True)  # shown by the errored handler, not re-raised
         worker.yielded.connect(lambda stage: setattr(self.status, "value", f"{stage}…"))
         worker.returned.connect(lambda result: self._show(result, request))
         worker.errored.connect(self._on_error)
@@ -95,6 +119,7 @@ class ReconstructionWidget(Container):
             for old in [layer.name for layer in self._viewer.layers if layer.name.startswith(name.split(" (")[0])]:
                 self._viewer.layers.remove(old)
             data_, kwargs, kind = patch_layer_data(data, region, name, "image")
+            kwargs["metadata"] |= {"hmgdm_mode": result.mode}
             self._viewer.add_layer(Layer.create(data_, kwargs | extra, kind))
-        self.status.value = (f"{result.targets} target entities noised at t={request.t} and reconstructed; "
-                             "toggle the layers to compare.")
+        self.status.value = (f"{result.targets} target entities noised at t={request.t} and reconstructed "
+                             f"({result.mode}); toggle the layers to compare.")

@@ -37,12 +37,13 @@ from hmgdm_core.train import (
     latest_checkpoint,
     load_checkpoint,
 )
+from hmgdm_core.vae import VAEConfig, VAEFinished, VAEStep
 from napari_hmgdm._devices import device_choices
-from napari_hmgdm._layers import mask_schedule_layer_data
-from napari_hmgdm._widgets._forms import DataclassForm
+from napari_hmgdm._layers import mask_schedule_labels_layer_data, mask_schedule_layer_data
+from napari_hmgdm._train_job import FollowedLabels, TrainRequest, train_job
+from napari_hmgdm._widgets._forms import DataclassForm, collapsible
 from napari_hmgdm._widgets._loss_plot import LossPlot
 from napari_hmgdm._widgets._selection import RegionPicker
-from napari_hmgdm._workers import TrainRequest, train_job
 
 if TYPE_CHECKING:
     import napari
@@ -51,19 +52,9 @@ __all__ = ["TrainState", "TrainWidget"]
 
 # Short runs suit an interactive session; the paper's 250 epochs belong on the command line.
 WIDGET_TRAIN_DEFAULTS = TrainConfig(batch_size=8, max_steps=200, checkpoint_every_epochs=5)
-
-
-def _collapsible(title: str, form: DataclassForm, expanded: bool):
-    """Put a long settings form under a header that folds it away."""
-    from superqt import QCollapsible
-
-    section = QCollapsible(title)
-    section.addWidget(form.native)
-    if expanded:
-        section.expand(animate=False)
-    else:
-        section.collapse(animate=False)
-    return section
+# Likewise a short entity-VAE fit; the CLI keeps VAEConfig's 2000 steps of 256 windows.
+WIDGET_VAE_DEFAULTS = VAEConfig(batch_size=64, steps=200)
+RAW, LATENT = "raw windows", "entity VAE (latent features)"
 
 
 def _stop_orphaned_run(live: dict) -> None:
@@ -125,6 +116,7 @@ class TrainWidget(Container):
         self.state = TrainState.IDLE
         self.checkpoint: Path | None = None
         self.dataset: GraphDataset | None = None
+        self.followed_labels: FollowedLabels | None = None
 
         self.picker = RegionPicker(mpp=saved.get("mpp", 1.0))
         self.kind = ComboBox(choices=list(ENTITY_KINDS), value=saved.get("kind", "tissue"), label="entities")
@@ -137,6 +129,10 @@ class TrainWidget(Container):
         self.train_settings = DataclassForm(train_defaults, choices={"device": choices,
                                                                      "precision": ("fp32", "bf16", "fp16")})
         self.model_settings = DataclassForm(pretrain_saved.model if pretrain_saved else ModelConfig())
+        self.features = ComboBox(choices=[RAW, LATENT], value=saved.get("features", RAW), label="entity features")
+        self.features.tooltip = ("raw: the 3×w×w pixel windows; entity VAE: fit a VAE on the region's windows "
+                                 "first (saved as vae.pt beside the checkpoints) and pre-train on its latents")
+        self.vae_settings = DataclassForm(VAEConfig(**saved["vae"]) if "vae" in saved else WIDGET_VAE_DEFAULTS)
         self.devices_found = Label(value=f"found: {found}")
         self.devices_found.native.setWordWrap(True)
         self.out_dir = FileEdit(mode="d", value=saved.get("out_dir", str(default_runs_dir())), label="runs folder")
@@ -151,14 +147,15 @@ class TrainWidget(Container):
         self.save_button = PushButton(text="Save checkpoint…")
         self.load_button = PushButton(text="Load checkpoint…")
         super().__init__(widgets=[
-            self.picker, self.kind, self.patch_size, self.devices_found, self.out_dir,
+            self.picker, self.kind, self.patch_size, self.features, self.devices_found, self.out_dir,
             self.train_button, self.progress, self.status, self.schedule_button, self.schedule_info,
             self.save_button, self.load_button,
         ])
         layout = self.native.layout()
-        layout.insertWidget(3, _collapsible("Optimisation settings", self.train_settings, expanded=True))
-        layout.insertWidget(8, self.loss_plot)
-        layout.addWidget(_collapsible("Network settings", self.model_settings, expanded=False))
+        layout.insertWidget(4, collapsible("Optimisation settings", self.train_settings, expanded=True))
+        layout.insertWidget(9, self.loss_plot)
+        layout.addWidget(collapsible("Network settings", self.model_settings, expanded=False))
+        layout.addWidget(collapsible("Entity VAE settings", self.vae_settings, expanded=False))
         self.train_button.changed.connect(self._on_train_button)
         self.save_button.changed.connect(self._ask_save)
         self.schedule_button.changed.connect(self.show_mask_schedule)
@@ -187,6 +184,8 @@ class TrainWidget(Container):
             "patch_size": int(self.patch_size.value),
             "out_dir": str(self.out_dir.value),
             "pretrain": self.pretrain_config().to_json(),
+            "features": self.features.value,
+            "vae": asdict(self.vae_settings.config),
         }
         write_text_atomic(self._settings_path, json.dumps(settings, indent=2))
 
@@ -214,24 +213,28 @@ class TrainWidget(Container):
         """Copy the viewer selection and the forms into a request (GUI thread)."""
         path, base_mpp, region, _ = self.picker.selection()
         stamp = time.strftime("%Y%m%d-%H%M%S")
+        vae = self.vae_settings.config if self.features.value == LATENT else None
         return TrainRequest(
             slide_path=path,
             slide_mpp=base_mpp,
             region=region,
             patch_size=int(self.patch_size.value),
-            graph_config=GraphConfig(kind=self.kind.value),
+            # The VAE encodes windows of its own side; raw mode keeps the graph default (3 × 32 × 32 = F).
+            graph_config=GraphConfig(kind=self.kind.value, **({"window": vae.window} if vae else {})),
             pretrain_config=self.pretrain_config(),
             out_dir=Path(self.out_dir.value) / f"run-{stamp}",
             resume=self.checkpoint if self.checkpoint and self.checkpoint.exists() else None,
+            vae_config=vae,
         )
 
     def start(self, request: TrainRequest) -> None:
-        """Start :func:`~napari_hmgdm._workers.train_job` for ``request`` in a worker thread."""
+        """Start :func:`~napari_hmgdm._train_job.train_job` for ``request`` in a worker thread."""
         self.save_settings()
         # Leave a core to the GUI thread so the viewer stays responsive while the CPU trains.
         torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
         self._token = CancelToken()
-        worker = create_worker(train_job, request, self._token, _start_thread=False)
+        worker = create_worker(train_job, request, self._token, _start_thread=False,
+                               _ignore_errors=True)  # shown by the errored handler, not re-raised
         self._live.update(token=self._token, worker=worker)
         worker.yielded.connect(self._on_yielded)
         worker.errored.connect(self._on_error)
@@ -240,6 +243,7 @@ class TrainWidget(Container):
         self.loss_plot.clear()
         # Follow the first patch graph: its condition/target split at every step that drew it.
         self.recorder = MaskScheduleRecorder(0, request.pretrain_config.diffusion)
+        self.followed_labels = None
         self.progress.value = 0
         self.status.value = "Building patch graphs…"
         self._set_state(TrainState.RUNNING)
@@ -257,7 +261,18 @@ class TrainWidget(Container):
             self.dataset = item
             nodes = sum(g.num_nodes for g in item)
             self.status.value = f"{len(item)} patch graphs, {nodes} nodes; starting…"
+        elif isinstance(item, FollowedLabels):
+            self.followed_labels = item
+        elif item == "vae":
+            self.status.value = "Fitting the entity VAE on the patch windows…"
+        elif isinstance(item, VAEFinished):
+            self.status.value = f"Entity VAE saved to {item.path} after {item.step} steps; pre-training on its latents…"
         elif isinstance(item, list):
+            vae_steps = [e for e in item if isinstance(e, VAEStep)]
+            if vae_steps:
+                total = self.vae_settings.config.steps
+                self.progress.max, self.progress.value = total, min(vae_steps[-1].step, total)
+                self.status.value = f"entity VAE step {vae_steps[-1].step}/{total}  L1 {vae_steps[-1].l1:.4f}"
             for event in item:
                 if isinstance(event, MaskDrawn):
                     self.recorder.record(event)
@@ -310,7 +325,12 @@ class TrainWidget(Container):
             self.status.value = "Train first: the mask schedule is recorded while training."
             return
         self._schedule = self.recorder.schedule()
-        for data, kwargs, kind in mask_schedule_layer_data(self.dataset[0], self._schedule):
+        graph = self.dataset[self.recorder.dataset_index]
+        layers = mask_schedule_layer_data(graph, self._schedule)
+        if self.followed_labels is not None and self.followed_labels.dataset_index == self.recorder.dataset_index:
+            # Below the points and edges: the entities' areas coloured by the same roles.
+            layers.insert(0, mask_schedule_labels_layer_data(graph, self._schedule, self.followed_labels.labels))
+        for data, kwargs, kind in layers:
             if kwargs["name"] in self._viewer.layers:
                 self._viewer.layers.remove(kwargs["name"])
             self._viewer.add_layer(Layer.create(data, kwargs, kind))

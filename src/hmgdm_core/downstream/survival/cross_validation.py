@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -181,6 +182,7 @@ def survival_cv(
     groups: np.ndarray | None = None,
     config: SurvivalConfig | None = None,
     plot_path: str | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SurvivalReport:
     """Cross-validate an attention-MIL Cox model on bags of patch embeddings.
 
@@ -199,6 +201,8 @@ def survival_cv(
         Defaults to ``SurvivalConfig()``.
     plot_path : str or Path, optional
         Where to save the Kaplan–Meier PNG of the median-risk split.
+    progress : callable, optional
+        Called as ``progress(done, total)`` folds after each fold.
 
     Returns
     -------
@@ -233,6 +237,8 @@ def survival_cv(
         risks[test] = _predict(model, tensors, test, config)
         fold_cindex.append(concordance(data.times[test], data.events[test], risks[test]))
         best_epochs.append(best_epoch)
+        if progress is not None:
+            progress(fold + 1, len(folds))
     split = median_risk_split(data.times, data.events, risks)
     if plot_path is not None:
         plot_path = str(plot_kaplan_meier(split, plot_path))

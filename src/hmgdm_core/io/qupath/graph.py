@@ -9,13 +9,13 @@ node's ``node_meas`` as measurements. For outlines, export the entities with
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
 import numpy as np
 from torch_geometric.data import Data
 
-from hmgdm_core.io.qupath.write import COORDINATE_DECIMALS, edge_feature, measurement_rows, write_qupath
+from hmgdm_core.io.jsonio import gc_paused
+from hmgdm_core.io.qupath.write import COORDINATE_DECIMALS, edge_feature, measurement_rows, new_ids, write_qupath
 
 __all__ = ["graph_features", "write_graph_qupath"]
 
@@ -45,16 +45,17 @@ def graph_features(data: Data) -> list[dict]:
     meas = data.node_meas.double().numpy()
     rows = measurement_rows({name: meas[:, k] for k, name in enumerate(data.node_meas_names)}, len(pos))
     object_type = "tile" if data.kind == "tissue" else "detection"
-    xy = np.round(pos[:, ::-1], COORDINATE_DECIMALS).tolist()
+    with gc_paused():
+        xy = np.round(pos[:, ::-1], COORDINATE_DECIMALS).tolist()
     entity_ids = data.entity_id.tolist()
     features = [
         {
             "type": "Feature",
-            "id": str(uuid.uuid4()),
+            "id": uid,
             "geometry": {"type": "Point", "coordinates": point},
             "properties": {"objectType": object_type, "name": str(entity), "measurements": row},
         }
-        for point, entity, row in zip(xy, entity_ids, rows, strict=True)
+        for uid, point, entity, row in zip(new_ids(len(xy)), xy, entity_ids, rows, strict=True)
     ]
     features.append(edge_feature(pos, _pairs(data), name=f"{data.kind} graph edges"))
     return features

@@ -8,6 +8,8 @@ holes. Points and lines are annotations too but bound no area, so they are not r
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from itertools import chain
 
 import numpy as np
 from skimage.draw import polygon as fill_polygon
@@ -16,7 +18,7 @@ from hmgdm_core.errors import GeoJSONError
 from hmgdm_core.io.qupath.read import QuPathObject
 from hmgdm_core.io.region import Region
 
-__all__ = ["polygon_rings", "roi_mask", "roi_region", "rois"]
+__all__ = ["polygon_ring_arrays", "polygon_rings", "roi_mask", "roi_region", "rois"]
 
 
 def polygon_rings(geometry: dict) -> list[tuple[np.ndarray, list[np.ndarray]]]:
@@ -41,6 +43,64 @@ def polygon_rings(geometry: dict) -> list[tuple[np.ndarray, list[np.ndarray]]]:
     polygons = [geometry["coordinates"]] if kind == "Polygon" else geometry["coordinates"]
     as_array = [[np.asarray(ring, dtype=np.float64).reshape(-1, 2) for ring in poly] for poly in polygons if poly]
     return [(rings[0], rings[1:]) for rings in as_array]
+
+
+def _polygons(geometry: dict) -> list:
+    kind = geometry.get("type")
+    if kind == "GeometryCollection":
+        return [poly for part in geometry["geometries"] for poly in _polygons(part)]
+    if kind == "Polygon":
+        return [geometry["coordinates"]]
+    return geometry["coordinates"] if kind == "MultiPolygon" else []
+
+
+def polygon_ring_arrays(
+    geometries: Sequence[dict],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """All rings of many validated geometries as concatenated arrays (one conversion, not one per ring).
+
+    Parameters
+    ----------
+    geometries : sequence of dict
+        Validated GeoJSON geometries, as :class:`~hmgdm_core.io.qupath.read.QuPathObject` holds
+        them; the rings of their polygons are taken, as by :func:`polygon_rings`.
+
+    Returns
+    -------
+    vertices_xy : ndarray, shape (V, 2), float64
+        Level-0 ``(x, y)`` of all rings' vertices, ring after ring.
+    ring_sizes : ndarray, shape (R,), int64
+        Vertices per ring.
+    ring_polygon : ndarray, shape (R,), int64
+        The polygon each ring belongs to, numbered over all geometries.
+    ring_is_hole : ndarray, shape (R,), bool
+        False for a polygon's exterior (its first ring), True for its holes.
+    polygon_geometry : ndarray, shape (P,), int64
+        The index in ``geometries`` of each polygon.
+    """
+    rings: list = []
+    ring_polygon: list[int] = []
+    is_hole: list[bool] = []
+    polygon_geometry: list[int] = []
+    for index, geometry in enumerate(geometries):
+        for polygon in _polygons(geometry):
+            if not polygon:
+                continue
+            ring_polygon.extend([len(polygon_geometry)] * len(polygon))
+            is_hole.extend([False] + [True] * (len(polygon) - 1))
+            polygon_geometry.append(index)
+            rings.extend(polygon)
+    sizes = np.fromiter(map(len, rings), np.int64, count=len(rings))
+    xy = np.fromiter(chain.from_iterable(chain.from_iterable(rings)), np.float64)
+    if len(xy) != 2 * sizes.sum():  # some [x, y, z] positions (validated positions hold 2 or 3 numbers)
+        xy = np.asarray([p[:2] for p in chain.from_iterable(rings)], dtype=np.float64)
+    return (
+        xy.reshape(-1, 2),
+        sizes,
+        np.asarray(ring_polygon, np.int64),
+        np.asarray(is_hole, bool),
+        np.asarray(polygon_geometry, np.int64),
+    )
 
 
 def rois(objects: list[QuPathObject]) -> list[QuPathObject]:

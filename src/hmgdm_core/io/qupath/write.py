@@ -11,23 +11,23 @@ Entity outlines come from :func:`~hmgdm_core.io.qupath.outline.entity_outlines`.
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from hmgdm_core.errors import GeoJSONError
-from hmgdm_core.io.atomic import write_text_atomic
+from hmgdm_core.io.atomic import atomic_path
+from hmgdm_core.io.jsonio import dumps, gc_paused
 
 __all__ = [
     "COORDINATE_DECIMALS",
     "edge_feature",
     "entity_features",
     "feature_collection",
+    "new_ids",
     "patch_features",
     "write_qupath",
 ]
@@ -37,8 +37,34 @@ COORDINATE_DECIMALS = 2
 _OBJECT_TYPES = ("detection", "cell", "tile", "annotation")
 
 
-def _ring_coordinates(ring: np.ndarray) -> list:
-    return np.round(ring, COORDINATE_DECIMALS).tolist()
+def new_ids(n: int) -> list[str]:
+    """``n`` random (version 4) UUID strings, as ``str(uuid.uuid4())`` gives them, made in one pass."""
+    raw = np.frombuffer(os.urandom(16 * n), np.uint8).reshape(n, 16).copy()
+    raw[:, 6] = raw[:, 6] & 0x0F | 0x40  # version 4
+    raw[:, 8] = raw[:, 8] & 0x3F | 0x80  # RFC 4122 variant
+    h = raw.tobytes().hex()
+    return [
+        f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-{h[i + 12 : i + 16]}-{h[i + 16 : i + 20]}-{h[i + 20 : i + 32]}"
+        for i in range(0, 32 * n, 32)
+    ]
+
+
+def _ring_coordinates(rings: Sequence[np.ndarray | None]) -> list[list | None]:
+    """Each ring as nested lists rounded to 0.01 px: one rounding and one ``tolist`` for all rings."""
+    present = [ring for ring in rings if ring is not None]
+    if not present:
+        return [None] * len(rings)
+    points = np.round(np.concatenate(present).reshape(-1, 2), COORDINATE_DECIMALS).tolist()
+    ends = iter(np.cumsum([len(ring) for ring in present]).tolist())
+    out, start = [], 0
+    for ring in rings:
+        if ring is None:
+            out.append(None)
+            continue
+        end = next(ends)
+        out.append(points[start:end])
+        start = end
+    return out
 
 
 def measurement_rows(measurements: Mapping[str, np.ndarray] | None, n: int) -> list[dict[str, float | str]]:
@@ -64,7 +90,8 @@ def measurement_rows(measurements: Mapping[str, np.ndarray] | None, n: int) -> l
         column = np.asarray(measurements[name], dtype=np.float64).reshape(-1)
         if len(column) != n:
             raise GeoJSONError(f"Measurement {name!r} has {len(column)} values for {n} objects.")
-        columns.append([_json_number(v) for v in column.tolist()])
+        values = column.tolist()
+        columns.append(values if np.isfinite(column).all() else [_json_number(v) for v in values])
     return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
@@ -125,18 +152,30 @@ def entity_features(
     n = len(outlines)
     if classes is not None and len(classes) != n:
         raise GeoJSONError(f"{len(classes)} classes for {n} outlines.")
+    with gc_paused():  # ~10 containers per feature: see jsonio
+        return _features(outlines, object_type, nucleus_outlines, measurements, classes, colors)
+
+
+def _features(
+    outlines: Sequence[np.ndarray | None],
+    object_type: str,
+    nucleus_outlines: Sequence[np.ndarray | None] | None,
+    measurements: Mapping[str, np.ndarray] | None,
+    classes: Sequence[str | None] | None,
+    colors: Mapping[str, Sequence[int]] | None,
+) -> list[dict]:
+    n = len(outlines)
     rows = measurement_rows(measurements, n)
+    rings = _ring_coordinates(outlines)
+    nuclei = [None] * n if nucleus_outlines is None else _ring_coordinates(nucleus_outlines)
+    ids = iter(new_ids(sum(ring is not None for ring in rings)))
     features = []
-    for i, ring in enumerate(outlines):
+    for i, ring in enumerate(rings):
         if ring is None:
             continue
-        feature = {
-            "type": "Feature",
-            "id": str(uuid.uuid4()),
-            "geometry": {"type": "Polygon", "coordinates": [_ring_coordinates(ring)]},
-        }
-        if nucleus_outlines is not None and nucleus_outlines[i] is not None:
-            feature["nucleusGeometry"] = {"type": "Polygon", "coordinates": [_ring_coordinates(nucleus_outlines[i])]}
+        feature = {"type": "Feature", "id": next(ids), "geometry": {"type": "Polygon", "coordinates": [ring]}}
+        if nuclei[i] is not None:
+            feature["nucleusGeometry"] = {"type": "Polygon", "coordinates": [nuclei[i]]}
         feature["properties"] = _properties(object_type, None if classes is None else classes[i], colors) | {
             "measurements": rows[i]
         }
@@ -218,7 +257,7 @@ def edge_feature(points_yx: np.ndarray, pairs: np.ndarray, name: str = "Graph ed
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     return {
         "type": "Feature",
-        "id": str(uuid.uuid4()),
+        "id": new_ids(1)[0],
         "geometry": {"type": "MultiLineString", "coordinates": xy[pairs].tolist()},
         "properties": {"objectType": "annotation", "name": name, "isLocked": True},
     }
@@ -250,7 +289,9 @@ def write_qupath(features: Sequence[dict], path: str | os.PathLike[str]) -> Path
         If a value is a bare NaN/inf (strict JSON, as QuPath 0.5+ writes it, has none).
     """
     try:
-        text = json.dumps(feature_collection(features), allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+        data = dumps(feature_collection(features))
     except ValueError as exc:
         raise GeoJSONError(f"Features hold a non-finite number outside the measurements: {exc}.") from exc
-    return write_text_atomic(path, text)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)

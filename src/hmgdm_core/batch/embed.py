@@ -1,0 +1,172 @@
+"""Patch embeddings of many graph datasets with one checkpoint: one ``.npz`` per dataset, resumable."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hmgdm_core.batch.manifest import ItemResult, write_manifest
+from hmgdm_core.batch.sources import SlideItem
+from hmgdm_core.batch.tasks import StageProgress
+from hmgdm_core.errors import InputError
+from hmgdm_core.graph import GraphDataset
+from hmgdm_core.io.atomic import atomic_path
+
+if TYPE_CHECKING:
+    from hmgdm_core.model import HMGDM
+
+__all__ = ["dataset_files", "embed_datasets", "embedding_arrays"]
+
+
+def dataset_files(sources: Sequence[str | Path]) -> list[Path]:
+    """Graph dataset files from files and folders (every ``*.pt`` of a folder, sorted by name).
+
+    Raises
+    ------
+    InputError
+        A source is missing, or a folder holds no ``.pt`` file.
+    """
+    files: list[Path] = []
+    for source in map(Path, sources):
+        if source.is_dir():
+            found = sorted(p for p in source.glob("*.pt") if not p.name.startswith("."))
+            if not found:
+                raise InputError(f"{source}: the folder holds no graph dataset (*.pt written by `hmgdm graph`)")
+            files += found
+        elif source.is_file():
+            files.append(source)
+        else:
+            raise InputError(f"{source}: no such graph dataset file or folder")
+    return files
+
+
+def embedding_arrays(model: HMGDM, dataset: GraphDataset, batch_size: int = 32, device: str = "auto",
+                     progress: StageProgress | None = None) -> dict[str, np.ndarray]:
+    """The arrays written for one dataset.
+
+    Parameters
+    ----------
+    model : HMGDM
+        A pre-trained network.
+    dataset : GraphDataset
+        Patch graphs.
+    batch_size : int
+        Graphs per forward pass.
+    device : str
+        ``auto``, ``cpu``, ``cuda[:i]`` or ``mps``.
+    progress : callable, optional
+        ``progress('graphs', done, total)`` after each batch.
+
+    Returns
+    -------
+    dict
+        ``embeddings`` (G, 4H) float32 patch vectors; ``boxes`` (G, 4) int64 level-0 ``(y, x,
+        height, width)`` of each patch; ``labels`` (G,) int64 and ``groups`` (G,) str when every
+        graph has them (the input of ``hmgdm classify``).
+    """
+    from hmgdm_core.embed import embed_dataset
+
+    embedding = embed_dataset(model, dataset, batch_size=batch_size, device=device,
+                              progress=(lambda d, t: progress("graphs", d, t)) if progress is not None else None)
+    regions = [json.loads(r["meta"])["region"] for r in dataset.records]
+    arrays = {
+        "embeddings": embedding.patch,
+        "boxes": np.array([[r["y"], r["x"], r["height"], r["width"]] for r in regions], dtype=np.int64).reshape(-1, 4),
+    }
+    labels, groups = dataset.labels, dataset.groups
+    if len(dataset) and (labels >= 0).all():
+        arrays["labels"] = labels
+    if len(dataset) and all(g is not None for g in groups):
+        arrays["groups"] = np.array(groups, dtype=str)
+    return arrays
+
+
+def _finished(path: Path, checkpoint: str) -> int | None:
+    """Rows of an embedding file made with ``checkpoint``, None when missing, unreadable or from another one."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as f:
+            if str(f["checkpoint"]) != checkpoint:
+                return None
+            return int(f["embeddings"].shape[0])
+    except (OSError, KeyError, ValueError, EOFError):
+        return None
+
+
+def embed_datasets(
+    checkpoint: str | Path,
+    datasets: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    batch_size: int = 32,
+    device: str = "auto",
+    overwrite: bool = False,
+    items: Sequence[SlideItem] | None = None,
+    progress: StageProgress | None = None,
+) -> list[ItemResult]:
+    """Embed every dataset with one checkpoint into ``out_dir/<dataset stem>.npz``.
+
+    Each file holds the arrays of :func:`embedding_arrays` plus ``checkpoint`` (the resolved
+    checkpoint path). A re-run skips files made with the same checkpoint; a longer pre-training
+    (a new checkpoint) redoes them. Failures are recorded, not raised.
+
+    Parameters
+    ----------
+    checkpoint : str or Path
+        Checkpoint file or pre-training run folder (its latest checkpoint).
+    datasets : sequence of str or Path
+        Graph dataset files (``hmgdm graph`` output).
+    out_dir : str or Path
+        Folder for the ``.npz`` files and ``embeddings.csv`` / ``embeddings.json`` (the manifest).
+    batch_size : int
+        Graphs per forward pass.
+    device : str
+        ``auto``, ``cpu``, ``cuda[:i]`` or ``mps``.
+    overwrite : bool
+        Redo finished files.
+    items : sequence of SlideItem, optional
+        The slide item of each dataset, recorded in the manifest.
+    progress : callable, optional
+        ``progress('datasets', done, total)`` after each dataset, ``progress('graphs', done, total)`` within one.
+
+    Returns
+    -------
+    list of ItemResult
+        One per dataset; ``count`` is the number of embedding rows.
+    """
+    from hmgdm_core.train import latest_checkpoint, load_checkpoint
+
+    path = Path(checkpoint)
+    if path.is_dir():
+        path = latest_checkpoint(path) or path  # load_checkpoint explains an empty folder
+    model = load_checkpoint(path).model
+    key = str(path.resolve())
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results: list[ItemResult] = []
+    if progress is not None:
+        progress("datasets", 0, len(datasets))
+    for done, source in enumerate(map(Path, datasets), start=1):
+        item = items[done - 1] if items is not None else None
+        target = out / f"{source.stem}.npz"
+        count = None if overwrite else _finished(target, key)
+        if count is not None:
+            results.append(ItemResult(source.stem, source, "skipped", target, count, item=item))
+        else:
+            try:
+                arrays = embedding_arrays(model, GraphDataset.load(source), batch_size, device, progress)
+                with atomic_path(target) as temporary, temporary.open("wb") as fh:
+                    np.savez(fh, checkpoint=np.array(key), **arrays)
+                results.append(ItemResult(source.stem, source, "built", target, len(arrays["embeddings"]), item=item))
+            except Exception as error:  # one unreadable dataset must not stop the batch
+                message = f"{type(error).__name__}: {error}"
+                results.append(ItemResult(source.stem, source, "failed", target, 0, message, item))
+        write_manifest(results, out, "embeddings")
+        if progress is not None:
+            progress("datasets", done, len(datasets))
+    return results

@@ -1,0 +1,53 @@
+"""The ``hmgdm`` command line: each subcommand is a thin call of a core function."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from hmgdm_core.cli.basic import add_demo, add_export, add_info
+from hmgdm_core.cli.evaluate import add_classify, add_survival
+from hmgdm_core.cli.slides import add_embed, add_graph, add_pipeline
+from hmgdm_core.cli.train import add_pretrain
+from hmgdm_core.errors import InputError
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``hmgdm`` with one subparser per command."""
+    from hmgdm_core import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="hmgdm", description="H-MGDM for H&E slides: graphs, pretraining, embeddings."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (add_info, add_demo, add_graph, add_pretrain, add_embed, add_pipeline, add_export, add_classify,
+                add_survival):
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``hmgdm``; bad input ends with a one-line message and exit status 2.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name; defaults to ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        Exit status: 0 on success, 1 when some items of a batch failed (each is reported and
+        recorded in the manifest), 2 on bad input.
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        status = args.func(args)
+    except InputError as err:
+        print(f"hmgdm {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return status or 0
