@@ -44,3 +44,15 @@ def sample_svs() -> Path:
     from hmgdm_core.sample import sample_slide_path
 
     return sample_slide_path()
+
+
+@pytest.fixture(scope="session")
+def small_patch_graphs(sample_svs: Path) -> list:
+    """Four tissue graphs of 80² patches of the bundled slide (8² windows: F = 192), for small models."""
+    from hmgdm_core.graph import GraphConfig, dataset_from_region
+    from hmgdm_core.io import Region, open_slide
+
+    with open_slide(sample_svs) as slide:
+        region = Region(1200, 900, 320, 320, slide.mpp, 2 * slide.mpp)
+        dataset = dataset_from_region(slide.read(region), region, 80, GraphConfig(window=8))
+    return [dataset[i] for i in range(len(dataset))]

@@ -14,7 +14,7 @@ from hmgdm_core.errors import InputError
 from hmgdm_core.graph.contract import EntityGraph
 from hmgdm_core.overlays import EntityPoints, entity_points
 from hmgdm_core.train import CancelToken, load_checkpoint
-from napari_hmgdm._model_inputs import model_inputs
+from hmgdm_core.vae import model_inputs
 
 __all__ = ["WIDGET_FINETUNE_DEFAULTS", "AttentionRequest", "AttentionResult", "attention_job"]
 

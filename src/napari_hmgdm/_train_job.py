@@ -23,8 +23,16 @@ from hmgdm_core.train import (
     pretrain,
     resolve_device,
 )
-from hmgdm_core.vae import VAEConfig, VAEFinished, VAEStep, fit_entity_vae, load_entity_vae, save_entity_vae
-from napari_hmgdm._model_inputs import VAE_FILE, model_inputs
+from hmgdm_core.vae import (
+    VAE_FILE,
+    VAEConfig,
+    VAEFinished,
+    VAEStep,
+    fit_entity_vae,
+    load_entity_vae,
+    model_inputs,
+    save_entity_vae,
+)
 
 __all__ = ["FollowedLabels", "TrainRequest", "train_job"]
 

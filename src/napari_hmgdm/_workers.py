@@ -21,7 +21,7 @@ from hmgdm_core.graph.contract import EntityGraph
 from hmgdm_core.graph.subgraph import inside_polygon, node_subgraph
 from hmgdm_core.io import Region, open_slide
 from hmgdm_core.overlays import PatchGrid
-from napari_hmgdm._model_inputs import model_inputs
+from hmgdm_core.vae import model_inputs
 
 __all__ = [
     "GraphRequest",

@@ -5,8 +5,6 @@ from torch_geometric.data import Batch
 
 from hmgdm_core.downstream import FinetuneConfig, finetune, predict_graphs, pretrained_classifier
 from hmgdm_core.embed import embed_graph
-from hmgdm_core.graph import GraphConfig, dataset_from_region
-from hmgdm_core.io import Region, open_slide
 from hmgdm_core.model import HMGDM, ModelConfig
 
 SMALL = ModelConfig(
@@ -15,12 +13,8 @@ SMALL = ModelConfig(
 
 
 @pytest.fixture(scope="module")
-def graphs(sample_svs):
-    """Four tissue graphs of 80² patches of the bundled slide (8² windows: F = 192)."""
-    with open_slide(sample_svs) as slide:
-        region = Region(1200, 900, 320, 320, slide.mpp, 2 * slide.mpp)
-        dataset = dataset_from_region(slide.read(region), region, 80, GraphConfig(window=8))
-    return [dataset[i] for i in range(len(dataset))]
+def graphs(small_patch_graphs):
+    return small_patch_graphs
 
 
 def test_encoder_gives_the_embedding_latents_and_fine_tunes(graphs):

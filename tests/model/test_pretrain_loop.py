@@ -114,6 +114,18 @@ def replace_x_nan(graph):
     return graph
 
 
+def test_each_torchrun_process_takes_the_gpu_of_its_local_rank(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    assert resolve_device("cuda") == torch.device("cuda")  # alone: the current GPU
+    monkeypatch.setenv("LOCAL_RANK", "2")
+    assert resolve_device("cuda") == resolve_device("auto") == torch.device("cuda", 2)
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)  # an explicit index wins
+    monkeypatch.setenv("LOCAL_RANK", "4")
+    with pytest.raises(InputError, match="does not exist"):
+        resolve_device("cuda")
+
+
 def test_cpu_only_when_cuda_is_absent(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)

@@ -12,9 +12,8 @@ from hmgdm_core.errors import InputError
 from hmgdm_core.graph import GraphConfig, GraphDataset, dataset_from_region, validate_graph
 from hmgdm_core.io import Region, open_slide
 from hmgdm_core.train import CancelToken, load_checkpoint
-from hmgdm_core.vae import VAEFinished, VAEStep, load_entity_vae
+from hmgdm_core.vae import VAEFinished, VAEStep, load_entity_vae, model_inputs
 from napari_hmgdm._attention_job import AttentionRequest, attention_job
-from napari_hmgdm._model_inputs import model_inputs
 from napari_hmgdm._train_job import FollowedLabels
 from napari_hmgdm._workers import GraphRequest, graph_job
 

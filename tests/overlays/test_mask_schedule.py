@@ -5,7 +5,7 @@ from torch_geometric.data import Batch
 
 from hmgdm_core.diffusion import DiffusionConfig, NoiseSchedule
 from hmgdm_core.errors import InputError
-from hmgdm_core.graph import GraphConfig, dataset_from_region
+from hmgdm_core.graph import GraphConfig
 from hmgdm_core.graph.build import entities_for
 from hmgdm_core.io import Region, open_slide
 from hmgdm_core.masking import MaskConfig, sample_mask
@@ -19,12 +19,8 @@ SMALL = ModelConfig(
 
 
 @pytest.fixture(scope="module")
-def graphs(sample_svs):
-    """Four tissue graphs of 80² patches of the bundled slide (8² windows: F = 192)."""
-    with open_slide(sample_svs) as slide:
-        region = Region(1200, 900, 320, 320, slide.mpp, 2 * slide.mpp)
-        dataset = dataset_from_region(slide.read(region), region, 80, GraphConfig(window=8))
-    return [dataset[i] for i in range(len(dataset))]
+def graphs(small_patch_graphs):
+    return small_patch_graphs
 
 
 @pytest.fixture(scope="module")

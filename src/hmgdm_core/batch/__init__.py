@@ -6,7 +6,7 @@ slide with a manifest, so that an interrupted run resumes where it stopped. Prog
 reported through ``progress(stage, done, total)`` callbacks (no progress-bar library here).
 """
 
-from hmgdm_core.batch.embed import dataset_files, embed_datasets, embedding_arrays
+from hmgdm_core.batch.embed import dataset_files, embed_datasets, embedding_arrays, load_embedder
 from hmgdm_core.batch.graphs import SlideGraphConfig, build_graphs, item_graphs
 from hmgdm_core.batch.manifest import ItemResult, write_manifest
 from hmgdm_core.batch.pipeline import PipelineConfig, PipelineResult, run_pipeline
@@ -26,6 +26,7 @@ __all__ = [
     "embed_datasets",
     "embedding_arrays",
     "item_graphs",
+    "load_embedder",
     "run_pipeline",
     "slide_items",
     "write_manifest",

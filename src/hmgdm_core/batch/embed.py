@@ -18,8 +18,9 @@ from hmgdm_core.io.atomic import atomic_path
 
 if TYPE_CHECKING:
     from hmgdm_core.model import HMGDM
+    from hmgdm_core.vae import ModelInputs
 
-__all__ = ["dataset_files", "embed_datasets", "embedding_arrays"]
+__all__ = ["dataset_files", "embed_datasets", "embedding_arrays", "load_embedder"]
 
 
 def dataset_files(sources: Sequence[str | Path]) -> list[Path]:
@@ -44,8 +45,38 @@ def dataset_files(sources: Sequence[str | Path]) -> list[Path]:
     return files
 
 
+def load_embedder(checkpoint: str | Path) -> tuple[HMGDM, ModelInputs | None, Path]:
+    """The network of a checkpoint, the entity VAE its run trained on, and the checkpoint file.
+
+    Parameters
+    ----------
+    checkpoint : str or Path
+        Checkpoint file or pre-training run folder (its latest checkpoint).
+
+    Returns
+    -------
+    model : HMGDM
+        The pre-trained network.
+    inputs : ModelInputs or None
+        When a ``vae.pt`` lies beside the checkpoint (a run on entity-VAE latents), how to map
+        pixel graphs to its latents; None for a run on raw windows.
+    path : Path
+        The checkpoint file.
+    """
+    from hmgdm_core.train import latest_checkpoint, load_checkpoint
+    from hmgdm_core.vae import VAE_FILE, model_inputs
+
+    path = Path(checkpoint)
+    if path.is_dir():
+        path = latest_checkpoint(path) or path  # load_checkpoint explains an empty folder
+    state = load_checkpoint(path)
+    # Raw 32-px windows and the default VAE latents both have 3072 numbers: only the VAE file tells them apart.
+    latent = (path.parent / VAE_FILE).is_file()
+    return state.model, model_inputs(state.config.model.feature_dim, path) if latent else None, path
+
+
 def embedding_arrays(model: HMGDM, dataset: GraphDataset, batch_size: int = 32, device: str = "auto",
-                     progress: StageProgress | None = None) -> dict[str, np.ndarray]:
+                     progress: StageProgress | None = None, inputs: ModelInputs | None = None) -> dict[str, np.ndarray]:
     """The arrays written for one dataset.
 
     Parameters
@@ -60,6 +91,9 @@ def embedding_arrays(model: HMGDM, dataset: GraphDataset, batch_size: int = 32, 
         ``auto``, ``cpu``, ``cuda[:i]`` or ``mps``.
     progress : callable, optional
         ``progress('graphs', done, total)`` after each batch.
+    inputs : ModelInputs, optional
+        The entity VAE of a latent checkpoint (:func:`load_embedder`); the pixel graphs are mapped
+        to its latents first.
 
     Returns
     -------
@@ -70,7 +104,8 @@ def embedding_arrays(model: HMGDM, dataset: GraphDataset, batch_size: int = 32, 
     """
     from hmgdm_core.embed import embed_dataset
 
-    embedding = embed_dataset(model, dataset, batch_size=batch_size, device=device,
+    graphs = inputs.graphs(dataset) if inputs is not None else dataset
+    embedding = embed_dataset(model, graphs, batch_size=batch_size, device=device,
                               progress=(lambda d, t: progress("graphs", d, t)) if progress is not None else None)
     regions = [json.loads(r["meta"])["region"] for r in dataset.records]
     arrays = {
@@ -139,12 +174,7 @@ def embed_datasets(
     list of ItemResult
         One per dataset; ``count`` is the number of embedding rows.
     """
-    from hmgdm_core.train import latest_checkpoint, load_checkpoint
-
-    path = Path(checkpoint)
-    if path.is_dir():
-        path = latest_checkpoint(path) or path  # load_checkpoint explains an empty folder
-    model = load_checkpoint(path).model
+    model, inputs, path = load_embedder(checkpoint)
     key = str(path.resolve())
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -159,7 +189,7 @@ def embed_datasets(
             results.append(ItemResult(source.stem, source, "skipped", target, count, item=item))
         else:
             try:
-                arrays = embedding_arrays(model, GraphDataset.load(source), batch_size, device, progress)
+                arrays = embedding_arrays(model, GraphDataset.load(source), batch_size, device, progress, inputs)
                 with atomic_path(target) as temporary, temporary.open("wb") as fh:
                     np.savez(fh, checkpoint=np.array(key), **arrays)
                 results.append(ItemResult(source.stem, source, "built", target, len(arrays["embeddings"]), item=item))

@@ -69,19 +69,18 @@ def _graph(args: argparse.Namespace) -> int:
 def _embed(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from hmgdm_core.batch import dataset_files, embed_datasets, embedding_arrays
+    from hmgdm_core.batch import dataset_files, embed_datasets, embedding_arrays, load_embedder
     from hmgdm_core.cli.bars import StageBars
     from hmgdm_core.graph import GraphDataset
     from hmgdm_core.io.atomic import atomic_path
-    from hmgdm_core.train import load_checkpoint
 
     files = dataset_files(args.datasets)
     one_file = args.out.endswith(".npz")
     with StageBars(_UNITS) as bars:
         if one_file:  # all datasets in one file, e.g. the input of `hmgdm classify`
-            model = load_checkpoint(args.checkpoint).model
+            model, inputs, _ = load_embedder(args.checkpoint)
             dataset = GraphDataset([r for f in files for r in GraphDataset.load(f).records])
-            arrays = embedding_arrays(model, dataset, args.batch_size, args.device, bars)
+            arrays = embedding_arrays(model, dataset, args.batch_size, args.device, bars, inputs)
             with atomic_path(args.out) as temporary, temporary.open("wb") as fh:
                 np.savez(fh, **arrays)
         else:

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from hmgdm_core.train import PretrainConfig
+
+if TYPE_CHECKING:
+    from torch_geometric.data import Data
 
 __all__ = ["add_pretrain", "add_training_options", "pretrain_config"]
 
@@ -20,6 +25,38 @@ def pretrain_config(args: argparse.Namespace) -> PretrainConfig:
     return replace(config, train=replace(config.train, **changes))
 
 
+def _latent(dataset: Sequence[Data], args: argparse.Namespace,
+            config: PretrainConfig) -> tuple[list[Data], PretrainConfig]:
+    """Fit the entity VAE into the run folder (or reuse the one there) and map the graphs to its latents."""
+    import json
+    import os
+    from dataclasses import replace
+    from pathlib import Path
+
+    from hmgdm_core.cli.bars import bar
+    from hmgdm_core.errors import InputError
+    from hmgdm_core.train import resolve_device
+    from hmgdm_core.vae import VAE_FILE, VAEConfig, VAEStep, fit_entity_vae, load_entity_vae, model_inputs
+
+    path = Path(args.out) / VAE_FILE
+    if not path.is_file():
+        if "WORLD_SIZE" in os.environ:  # every rank would fit its own VAE
+            raise InputError(f"no {path}: fit the entity VAE in one process first (`hmgdm pretrain ... --vae "
+                             "--steps 0`), then start torchrun")
+        try:
+            vae_config = VAEConfig(**json.loads(Path(args.vae_config).read_text())) if args.vae_config else VAEConfig()
+        except (OSError, TypeError, ValueError) as error:
+            raise InputError(f"--vae-config {args.vae_config}: {error}") from None
+        with bar("entity VAE", "step") as progress:
+            for event in fit_entity_vae(dataset, path, vae_config, resolve_device(config.train.device)):
+                if isinstance(event, VAEStep):
+                    progress(event.step, vae_config.steps)
+        print(f"entity VAE written to {path}")
+    latent_dim = load_entity_vae(path).config.latent_dim
+    graphs = model_inputs(latent_dim, path, path).graphs(dataset)
+    return graphs, replace(config, model=replace(config.model, feature_dim=latent_dim))
+
+
 def _pretrain(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
@@ -30,6 +67,10 @@ def _pretrain(args: argparse.Namespace) -> None:
 
     config = pretrain_config(args)
     dataset = GraphDataset([r for f in dataset_files(args.datasets) for r in GraphDataset.load(f).records])
+    if args.vae:
+        dataset, config = _latent(dataset, args, config)
+        if config.train.max_steps == 0:
+            return
     show = is_rank_zero()
     bar = None
     try:
@@ -68,4 +109,10 @@ def add_pretrain(sub: argparse._SubParsersAction) -> None:
     pretrain.add_argument("--out", default="hmgdm-pretrain", help="run folder for checkpoints")
     add_training_options(pretrain)
     pretrain.add_argument("--resume", default=None, help="checkpoint or run folder to continue")
+    pretrain.add_argument("--vae", action="store_true",
+                          help="pre-train on entity-VAE latents (stage 1): fit the VAE into the run folder as "
+                               "vae.pt first, or reuse the one there (with --steps 0: only fit it); `hmgdm embed` "
+                               "and the widgets find it")
+    pretrain.add_argument("--vae-config", default=None,
+                          help='VAEConfig JSON, e.g. {"steps": 500, "base_channels": 16} (default: ours, 2000 steps)')
     pretrain.set_defaults(func=_pretrain)

@@ -52,5 +52,7 @@ def join_process_group(device: torch.device) -> ProcessGroup:
     if world_size == 1 and not dist.is_initialized():
         return ProcessGroup(rank=0, world_size=1)
     if not dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)  # NCCL places each rank's communicator on the current device
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return ProcessGroup(rank=dist.get_rank(), world_size=dist.get_world_size())

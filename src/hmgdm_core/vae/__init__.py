@@ -8,14 +8,18 @@ into pixel windows for the reconstruction overlays.
 from hmgdm_core.vae.autoencoder import EntityVAE
 from hmgdm_core.vae.config import VAEConfig
 from hmgdm_core.vae.fit import VAEFinished, VAEStep, fit_entity_vae, latent_graph, load_entity_vae, save_entity_vae
+from hmgdm_core.vae.inputs import VAE_FILE, ModelInputs, model_inputs
 
 __all__ = [
+    "VAE_FILE",
     "EntityVAE",
+    "ModelInputs",
     "VAEConfig",
     "VAEFinished",
     "VAEStep",
     "fit_entity_vae",
     "latent_graph",
     "load_entity_vae",
+    "model_inputs",
     "save_entity_vae",
 ]

@@ -9,7 +9,8 @@ from pathlib import Path
 from torch_geometric.data import Data
 
 from hmgdm_core.errors import InputError
-from hmgdm_core.vae import EntityVAE, latent_graph, load_entity_vae
+from hmgdm_core.vae.autoencoder import EntityVAE
+from hmgdm_core.vae.fit import latent_graph, load_entity_vae
 
 __all__ = ["VAE_FILE", "ModelInputs", "model_inputs"]
 
