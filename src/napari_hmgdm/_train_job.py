@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hmgdm_core.errors import InputError
+from hmgdm_core.errors import InputError, NoTissueError
 from hmgdm_core.graph import GraphConfig, GraphDataset, dataset_from_region
 from hmgdm_core.graph.build import entities_for
 from hmgdm_core.io import Region, open_slide
@@ -95,10 +95,18 @@ def train_job(
     yield "graphs"
     with open_slide(request.slide_path, mpp=request.slide_mpp) as slide:
         rgb = slide.read(request.region)
-    dataset = dataset_from_region(rgb, request.region, request.patch_size, request.graph_config)
+    grid = dataset_from_region(rgb, request.region, request.patch_size, request.graph_config)
+    # Patches of bare glass give graphs of no or one entity: nothing to mask or reconstruct, so they are left out.
+    kept = [i for i, graph in enumerate(grid) if graph.num_nodes >= 2]
+    if not kept:
+        raise NoTissueError("No patch of the region holds two entities or more: select an area with tissue.")
+    dataset = GraphDataset([grid.records[i] for i in kept])
     yield dataset
-    # dataset_from_region builds patch 0 from the top-left patch pixels; segmenting them again gives its labels.
-    first = np.ascontiguousarray(rgb[: request.patch_size, : request.patch_size])
+    # The schedule follows training graph 0, the kept[0]-th patch in row-major order; segmenting its pixels
+    # again gives its labels.
+    side = request.patch_size
+    row, col = divmod(kept[0], request.region.shape[1] // side)
+    first = np.ascontiguousarray(rgb[row * side : (row + 1) * side, col * side : (col + 1) * side])
     yield FollowedLabels(0, entities_for(first, float(request.region.mpp), request.graph_config).labels)
     if cancel.cancelled:
         return

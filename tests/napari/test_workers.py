@@ -6,15 +6,17 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 
 from hmgdm_core.downstream import FinetuneConfig
-from hmgdm_core.errors import InputError
+from hmgdm_core.errors import InputError, NoTissueError
 from hmgdm_core.graph import GraphConfig, GraphDataset, dataset_from_region, validate_graph
 from hmgdm_core.io import Region, open_slide
-from hmgdm_core.train import CancelToken, load_checkpoint
+from hmgdm_core.model import ModelConfig
+from hmgdm_core.train import CancelToken, PretrainConfig, TrainConfig, load_checkpoint
 from hmgdm_core.vae import VAEFinished, VAEStep, load_entity_vae, model_inputs
 from napari_hmgdm._attention_job import AttentionRequest, attention_job
-from napari_hmgdm._train_job import FollowedLabels
+from napari_hmgdm._train_job import FollowedLabels, TrainRequest, train_job
 from napari_hmgdm._workers import GraphRequest, graph_job
 
 
@@ -85,6 +87,30 @@ def test_training_on_vae_latents_saves_the_vae_beside_the_checkpoints(latent_che
     (dataset,) = [item for item in items if isinstance(item, GraphDataset)]
     assert labels.dataset_index == 0 and labels.labels.shape == (64, 64)
     assert set(dataset[0].entity_id.tolist()) <= set(np.unique(labels.labels).tolist())
+
+
+def test_glass_patches_are_left_out_and_the_schedule_follows_the_first_kept_one(sample_svs, tmp_path):
+    # This strip at 2 µm/px cuts into six 64² patches, the first and fourth of bare glass (0 entities).
+    with open_slide(sample_svs) as slide:
+        mpp = slide.mpp
+    region = Region(0, 512, 512, 1024, mpp, 2.0)
+    tiny = ModelConfig(embed_dim=32, hidden_dim=16, latent_mlp_dim=8, time_mlp_dim=32, block_mlp_dim=16)
+    config = PretrainConfig(model=tiny, train=TrainConfig(batch_size=2, max_steps=1, device="cpu"))
+    request = TrainRequest(str(sample_svs), mpp, region, 64, GraphConfig(), config, tmp_path)
+    items = list(train_job(request, CancelToken(), min_interval_s=0.0))
+    (dataset,) = [item for item in items if isinstance(item, GraphDataset)]
+    (labels,) = [item for item in items if isinstance(item, FollowedLabels)]
+    with open_slide(sample_svs) as slide:
+        grid = dataset_from_region(slide.read(region), region, 64, GraphConfig())
+    kept = [g for g in grid if g.num_nodes >= 2]
+    assert 0 < len(dataset) == len(kept) < len(grid) and grid[0].num_nodes < 2
+    assert all(torch.equal(a.pos, b.pos) for a, b in zip(dataset, kept, strict=True))
+    # The followed labels are those of the first kept patch: every entity of graph 0 is in them.
+    assert set(dataset[0].entity_id.tolist()) <= set(np.unique(labels.labels).tolist()) - {0}
+    glass = TrainRequest(str(sample_svs), mpp, Region(1400, 0, 512, 1024, mpp, 2.0), 64, GraphConfig(), config,
+                         tmp_path / "glass")
+    with pytest.raises(NoTissueError, match="two entities"):
+        list(train_job(glass, CancelToken(), min_interval_s=0.0))
 
 
 def test_the_feature_mode_follows_the_checkpoint(latent_checkpoint, checkpoint, tmp_path):
