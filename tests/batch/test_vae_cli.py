@@ -63,3 +63,25 @@ def test_a_bad_vae_config_is_refused_before_any_work(graphs_file, tmp_path, caps
     argv = ["pretrain", str(graphs_file), "--out", str(tmp_path / "run"), "--vae", "--vae-config", str(bad)]
     assert main(argv) == 2
     assert "--vae-config" in capsys.readouterr().err and not (tmp_path / "run" / "vae.pt").exists()
+
+
+def test_pipeline_pretrains_on_the_latents_of_its_entity_vae(regions_csv, tmp_path, capsys):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"model": TINY}))
+    vae_config = tmp_path / "vae.json"
+    vae_config.write_text(json.dumps({"steps": 2, "base_channels": 4, "batch_size": 64, "latent_channels": 2}))
+    out = tmp_path / "study"
+    argv = ["pipeline", str(regions_csv), "--out", str(out), "--config", str(config), "--steps", "1",
+            "--batch-size", "2", "--device", "cpu", "--vae", "--vae-config", str(vae_config)]
+    assert main(argv) == 0
+    vae = load_entity_vae(out / "pretrain" / "vae.pt")
+    assert load_checkpoint(out / "pretrain").config.model.feature_dim == vae.config.latent_dim == 2 * 16 * 16
+    embeddings = sorted((out / "embeddings").glob("*.npz"))
+    assert len(embeddings) == 2
+    with np.load(embeddings[0]) as f:
+        assert f["embeddings"].shape[1] == 4 * TINY["hidden_dim"] and np.isfinite(f["embeddings"]).all()
+    # A longer run reuses the VAE (same latents), so the pre-training resumes instead of refusing the data.
+    stamp = (out / "pretrain" / "vae.pt").stat().st_mtime_ns
+    assert main([*argv[:7], "2", *argv[8:]]) == 0
+    assert (out / "pretrain" / "vae.pt").stat().st_mtime_ns == stamp
+    assert load_checkpoint(out / "pretrain").meta["step"] == 2

@@ -4,11 +4,13 @@ Everything lands in one folder, and a re-run picks up where the last one stopped
 
     out/graphs/<item>.pt            patch graph dataset per slide or region, manifest.csv/.json
     out/pretrain/checkpoint-*.pt    one pre-training run over all graphs (resumed from its latest checkpoint)
+    out/pretrain/vae.pt             the entity VAE, when pre-training on its latents (fitted once, then reused)
     out/embeddings/<item>.npz       patch embeddings per item, embeddings.csv/.json
     out/pipeline.json               the configuration
 
 Under ``torchrun`` every process runs the pre-training (data-parallel); rank 0 alone builds
-the graphs (the others wait at a barrier), writes checkpoints, embeds and reports progress.
+the graphs and fits the entity VAE (the others wait at a barrier), writes checkpoints, embeds and
+reports progress.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from hmgdm_core.batch.embed import embed_datasets
@@ -27,7 +29,8 @@ from hmgdm_core.batch.tasks import StageProgress, TaskRunner
 from hmgdm_core.errors import InputError
 from hmgdm_core.graph import GraphDataset
 from hmgdm_core.io.atomic import write_text_atomic
-from hmgdm_core.train import PretrainConfig
+from hmgdm_core.train import PretrainConfig, resolve_device
+from hmgdm_core.vae import VAEConfig, run_vae
 
 __all__ = ["PipelineConfig", "PipelineResult", "run_pipeline"]
 
@@ -42,6 +45,8 @@ class PipelineConfig:
     """Model and training (``pretrain.train.device`` also places the embedding)."""
     embed_batch_size: int = 32
     """Graphs per forward pass when embedding."""
+    vae: VAEConfig | None = None
+    """Pre-train on the latents of an entity VAE fitted with these settings (stage 1); None: raw windows."""
 
 
 @dataclass(frozen=True)
@@ -133,7 +138,8 @@ def run_pipeline(
         Rebuild graphs, restart the pre-training and redo embeddings instead of resuming.
     progress : callable, optional
         ``progress(stage, done, total)`` with stages ``'slides'`` and ``'patches'`` (graphs),
-        ``'pretrain'`` (steps), ``'datasets'`` and ``'graphs'`` (embeddings); rank 0 only.
+        ``'vae'`` (entity VAE steps), ``'pretrain'`` (steps), ``'datasets'`` and ``'graphs'``
+        (embeddings); rank 0 only.
 
     Returns
     -------
@@ -146,7 +152,6 @@ def run_pipeline(
     items = slide_items(sources, mpp=slide_mpp)
     group = None
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        from hmgdm_core.train import resolve_device
         from hmgdm_core.train.distributed import join_process_group
 
         group = join_process_group(resolve_device(config.pretrain.train.device))
@@ -159,6 +164,9 @@ def run_pipeline(
         with TaskRunner(scheduler, workers) as runner:
             graphs = build_graphs(items, out / "graphs", config.graphs, runner=runner, overwrite=overwrite,
                                   progress=report)
+        if config.vae is not None:
+            run_vae(_training_set(graphs), out / "pretrain", config.vae, resolve_device(config.pretrain.train.device),
+                    refit=overwrite, progress=(lambda d, t: report("vae", d, t)) if report is not None else None)
     if group is not None:
         import torch.distributed as dist
 
@@ -168,8 +176,13 @@ def run_pipeline(
         graphs = shared[0]
     dataset = _training_set(graphs)
     run = out / "pretrain"
-    resume = None if overwrite else _resume_point(run, dataset, config.pretrain)
-    checkpoint = _pretrain(dataset, config.pretrain, run, resume, report)
+    pretraining = config.pretrain
+    if config.vae is not None:  # the VAE rank 0 fitted above
+        inputs = run_vae(dataset, run)
+        dataset = inputs.graphs(dataset)
+        pretraining = replace(pretraining, model=replace(pretraining.model, feature_dim=inputs.vae.config.latent_dim))
+    resume = None if overwrite else _resume_point(run, dataset, pretraining)
+    checkpoint = _pretrain(dataset, pretraining, run, resume, report)
     if not writer:
         return PipelineResult(graphs, None, [])
     done = [r for r in graphs if r.status != "failed"]

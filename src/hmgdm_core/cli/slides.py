@@ -7,7 +7,8 @@ from pathlib import Path
 
 __all__ = ["add_embed", "add_graph", "add_pipeline"]
 
-_UNITS = {"slides": "slide", "patches": "patch", "pretrain": "step", "datasets": "dataset", "graphs": "graph"}
+_UNITS = {"slides": "slide", "patches": "patch", "vae": "step", "pretrain": "step", "datasets": "dataset",
+          "graphs": "graph"}
 
 
 def _summary(results: list, what: str) -> int:
@@ -98,9 +99,9 @@ def _embed(args: argparse.Namespace) -> int:
 def _pipeline(args: argparse.Namespace) -> int:
     from hmgdm_core.batch import PipelineConfig, run_pipeline
     from hmgdm_core.cli.bars import StageBars, is_rank_zero
-    from hmgdm_core.cli.train import pretrain_config
+    from hmgdm_core.cli.train import pretrain_config, vae_config
 
-    config = PipelineConfig(_graph_config(args), pretrain_config(args))
+    config = PipelineConfig(_graph_config(args), pretrain_config(args), vae=vae_config(args))
     with StageBars(_UNITS) as bars:
         result = run_pipeline(args.sources, args.out, config, scheduler=args.scheduler, workers=args.workers,
                               slide_mpp=args.slide_mpp, overwrite=args.overwrite, progress=bars)

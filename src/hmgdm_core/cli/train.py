@@ -11,7 +11,9 @@ from hmgdm_core.train import PretrainConfig
 if TYPE_CHECKING:
     from torch_geometric.data import Data
 
-__all__ = ["add_pretrain", "add_training_options", "pretrain_config"]
+    from hmgdm_core.vae import VAEConfig
+
+__all__ = ["add_pretrain", "add_training_options", "pretrain_config", "vae_config"]
 
 
 def pretrain_config(args: argparse.Namespace) -> PretrainConfig:
@@ -25,10 +27,25 @@ def pretrain_config(args: argparse.Namespace) -> PretrainConfig:
     return replace(config, train=replace(config.train, **changes))
 
 
+def vae_config(args: argparse.Namespace) -> VAEConfig | None:
+    """The entity VAE settings of ``--vae`` / ``--vae-config`` (None without ``--vae``)."""
+    import json
+    from pathlib import Path
+
+    from hmgdm_core.errors import InputError
+    from hmgdm_core.vae import VAEConfig
+
+    if not args.vae:
+        return None
+    try:
+        return VAEConfig(**json.loads(Path(args.vae_config).read_text())) if args.vae_config else VAEConfig()
+    except (OSError, TypeError, ValueError) as error:
+        raise InputError(f"--vae-config {args.vae_config}: {error}") from None
+
+
 def _latent(dataset: Sequence[Data], args: argparse.Namespace,
             config: PretrainConfig) -> tuple[list[Data], PretrainConfig]:
     """Fit the entity VAE into the run folder (or reuse the one there) and map the graphs to its latents."""
-    import json
     import os
     from dataclasses import replace
     from pathlib import Path
@@ -36,25 +53,20 @@ def _latent(dataset: Sequence[Data], args: argparse.Namespace,
     from hmgdm_core.cli.bars import bar
     from hmgdm_core.errors import InputError
     from hmgdm_core.train import resolve_device
-    from hmgdm_core.vae import VAE_FILE, VAEConfig, VAEStep, fit_entity_vae, load_entity_vae, model_inputs
+    from hmgdm_core.vae import VAE_FILE, run_vae
 
     path = Path(args.out) / VAE_FILE
-    if not path.is_file():
-        if "WORLD_SIZE" in os.environ:  # every rank would fit its own VAE
-            raise InputError(f"no {path}: fit the entity VAE in one process first (`hmgdm pretrain ... --vae "
-                             "--steps 0`), then start torchrun")
-        try:
-            vae_config = VAEConfig(**json.loads(Path(args.vae_config).read_text())) if args.vae_config else VAEConfig()
-        except (OSError, TypeError, ValueError) as error:
-            raise InputError(f"--vae-config {args.vae_config}: {error}") from None
-        with bar("entity VAE", "step") as progress:
-            for event in fit_entity_vae(dataset, path, vae_config, resolve_device(config.train.device)):
-                if isinstance(event, VAEStep):
-                    progress(event.step, vae_config.steps)
+    fitted = not path.is_file()
+    if fitted and "WORLD_SIZE" in os.environ:  # every rank would fit its own VAE
+        raise InputError(f"no {path}: fit the entity VAE in one process first (`hmgdm pretrain ... --vae "
+                         "--steps 0`), then start torchrun")
+    settings = vae_config(args)
+    with bar("entity VAE", "step") as progress:
+        inputs = run_vae(dataset, args.out, settings, resolve_device(config.train.device), progress=progress)
+    if fitted:
         print(f"entity VAE written to {path}")
-    latent_dim = load_entity_vae(path).config.latent_dim
-    graphs = model_inputs(latent_dim, path, path).graphs(dataset)
-    return graphs, replace(config, model=replace(config.model, feature_dim=latent_dim))
+    latent_dim = inputs.vae.config.latent_dim
+    return inputs.graphs(dataset), replace(config, model=replace(config.model, feature_dim=latent_dim))
 
 
 def _pretrain(args: argparse.Namespace) -> None:
@@ -94,11 +106,19 @@ def _pretrain(args: argparse.Namespace) -> None:
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
-    """``--config``, ``--steps``, ``--batch-size`` and ``--device`` (pretrain and pipeline)."""
+    """``--config``, ``--steps``, ``--batch-size``, ``--device``, ``--vae`` and ``--vae-config`` (pretrain, pipeline).
+
+    With ``--vae``, ``hmgdm pretrain --steps 0`` only fits the VAE (e.g. before a torchrun job).
+    """
     parser.add_argument("--config", default=None, help="PretrainConfig JSON (default: the paper's settings)")
     parser.add_argument("--steps", type=int, default=None, help="stop after this many steps")
     parser.add_argument("--batch-size", type=int, default=None, help="graphs per step (global batch under torchrun)")
     parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:<i> or mps")
+    parser.add_argument("--vae", action="store_true",
+                        help="pre-train on entity-VAE latents (stage 1): fit the VAE into the run folder as "
+                             "vae.pt first, or reuse the one there; `hmgdm embed` and the widgets find it")
+    parser.add_argument("--vae-config", default=None,
+                        help='VAEConfig JSON, e.g. {"steps": 500, "base_channels": 16} (default: ours, 2000 steps)')
 
 
 def add_pretrain(sub: argparse._SubParsersAction) -> None:
@@ -109,10 +129,4 @@ def add_pretrain(sub: argparse._SubParsersAction) -> None:
     pretrain.add_argument("--out", default="hmgdm-pretrain", help="run folder for checkpoints")
     add_training_options(pretrain)
     pretrain.add_argument("--resume", default=None, help="checkpoint or run folder to continue")
-    pretrain.add_argument("--vae", action="store_true",
-                          help="pre-train on entity-VAE latents (stage 1): fit the VAE into the run folder as "
-                               "vae.pt first, or reuse the one there (with --steps 0: only fit it); `hmgdm embed` "
-                               "and the widgets find it")
-    pretrain.add_argument("--vae-config", default=None,
-                          help='VAEConfig JSON, e.g. {"steps": 500, "base_channels": 16} (default: ours, 2000 steps)')
     pretrain.set_defaults(func=_pretrain)

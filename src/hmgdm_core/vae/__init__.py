@@ -8,7 +8,7 @@ into pixel windows for the reconstruction overlays.
 from hmgdm_core.vae.autoencoder import EntityVAE
 from hmgdm_core.vae.config import VAEConfig
 from hmgdm_core.vae.fit import VAEFinished, VAEStep, fit_entity_vae, latent_graph, load_entity_vae, save_entity_vae
-from hmgdm_core.vae.inputs import VAE_FILE, ModelInputs, model_inputs
+from hmgdm_core.vae.inputs import VAE_FILE, ModelInputs, model_inputs, run_vae
 
 __all__ = [
     "VAE_FILE",
@@ -21,5 +21,6 @@ __all__ = [
     "latent_graph",
     "load_entity_vae",
     "model_inputs",
+    "run_vae",
     "save_entity_vae",
 ]

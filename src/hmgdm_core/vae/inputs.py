@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torch_geometric.data import Data
 
 from hmgdm_core.errors import InputError
 from hmgdm_core.vae.autoencoder import EntityVAE
-from hmgdm_core.vae.fit import latent_graph, load_entity_vae
+from hmgdm_core.vae.config import VAEConfig
+from hmgdm_core.vae.fit import VAEStep, fit_entity_vae, latent_graph, load_entity_vae
 
-__all__ = ["VAE_FILE", "ModelInputs", "model_inputs"]
+__all__ = ["VAE_FILE", "ModelInputs", "model_inputs", "run_vae"]
 
 VAE_FILE = "vae.pt"
 """Name of the entity VAE a training run saves beside its checkpoints."""
@@ -77,3 +80,46 @@ def model_inputs(feature_dim: int, checkpoint: Path, vae_path: Path | None = Non
         raise InputError(f"This checkpoint reads entity-VAE latents ({feature_dim} numbers per entity) but no "
                          f"{VAE_FILE} lies beside it: choose the entity VAE file of its training run.")
     return ModelInputs(side, None, None)
+
+
+def run_vae(
+    graphs: Sequence[Data],
+    run_dir: str | os.PathLike[str],
+    config: VAEConfig | None = None,
+    device: torch.device | str = "cpu",
+    *,
+    refit: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> ModelInputs:
+    """The entity VAE of a training run: fitted on ``graphs`` into ``run_dir/vae.pt`` unless one is there.
+
+    A resumed or repeated run reuses its VAE, so its latents, and the pre-training on them, stay the same.
+
+    Parameters
+    ----------
+    graphs : sequence of Data
+        Pixel entity graphs (rows are 3 × w × w windows) to fit on.
+    run_dir : str or PathLike
+        The pre-training run folder.
+    config : VAEConfig, optional
+        Settings of a new fit (default: ours).
+    device : torch.device or str
+        Where to fit.
+    refit : bool
+        Fit again even when the run has a VAE.
+    progress : callable, optional
+        ``progress(step, steps)`` after each optimisation step of a fit.
+
+    Returns
+    -------
+    ModelInputs
+        The VAE (``.vae``, ``.vae_path``); ``.graphs(graphs)`` maps pixel graphs to its latents.
+    """
+    path = Path(run_dir) / VAE_FILE
+    if refit or not path.is_file():
+        config = config or VAEConfig()
+        for event in fit_entity_vae(graphs, path, config, device):
+            if isinstance(event, VAEStep) and progress is not None:
+                progress(event.step, config.steps)
+    vae = load_entity_vae(path)
+    return ModelInputs(vae.config.window, vae, path)
