@@ -164,9 +164,6 @@ def run_pipeline(
         with TaskRunner(scheduler, workers) as runner:
             graphs = build_graphs(items, out / "graphs", config.graphs, runner=runner, overwrite=overwrite,
                                   progress=report)
-        if config.vae is not None:
-            run_vae(_training_set(graphs), out / "pretrain", config.vae, resolve_device(config.pretrain.train.device),
-                    refit=overwrite, progress=(lambda d, t: report("vae", d, t)) if report is not None else None)
     if group is not None:
         import torch.distributed as dist
 
@@ -177,8 +174,16 @@ def run_pipeline(
     dataset = _training_set(graphs)
     run = out / "pretrain"
     pretraining = config.pretrain
-    if config.vae is not None:  # the VAE rank 0 fitted above
-        inputs = run_vae(dataset, run)
+    if config.vae is not None:
+        # Rank 0 fits the VAE (or reuses the run's); the others wait, then load it.
+        inputs = None
+        if writer:
+            inputs = run_vae(dataset, run, config.vae, resolve_device(pretraining.train.device), refit=overwrite,
+                             progress=(lambda d, t: report("vae", d, t)) if report is not None else None)
+        if group is not None:
+            dist.barrier()
+        if inputs is None:
+            inputs = run_vae(dataset, run)
         dataset = inputs.graphs(dataset)
         pretraining = replace(pretraining, model=replace(pretraining.model, feature_dim=inputs.vae.config.latent_dim))
     resume = None if overwrite else _resume_point(run, dataset, pretraining)
