@@ -15,6 +15,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from hmgdm_core.config_checks import check_at_least, check_fields, check_range
 from hmgdm_core.errors import InputError
 
 __all__ = [
@@ -45,6 +46,14 @@ class DiffusionConfig:
     """What the heads regress: ``x0`` (the figure's Ĝ_d^(0)), ``eps`` (the noise) or ``step`` (x_{t-1} - x_t)."""
     fixed_t: int | None = None
     """One timestep for every graph (the "noise intensity fixed" ablation); ``None`` samples t per graph."""
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        check_at_least(self, "num_steps", 1)
+        check_range(self, "beta_start", 0.0, 1.0)
+        check_range(self, "beta_end", 0.0, 1.0)
+        if self.fixed_t is not None:
+            check_range(self, "fixed_t", 0, self.num_steps - 1)
 
 
 def sigmoid_beta_schedule(num_steps: int, beta_start: float, beta_end: float) -> Tensor:

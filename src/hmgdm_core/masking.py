@@ -25,6 +25,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from hmgdm_core.config_checks import check_fields, check_range
 from hmgdm_core.errors import InputError
 
 __all__ = ["EntityMask", "MaskConfig", "no_mask", "sample_mask"]
@@ -42,6 +43,11 @@ class MaskConfig:
     """Fraction of each graph's undirected edge pairs that become targets (rounded down)."""
     mode: MaskMode = "strict"
     """``strict`` (complementary subgraphs, no leak) or ``official`` (the released code's behaviour)."""
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        for name in ("node_ratio", "edge_ratio"):
+            check_range(self, name, 0.0, 1.0)
 
 
 @dataclass(frozen=True)

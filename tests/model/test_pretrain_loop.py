@@ -72,7 +72,7 @@ def test_cancel_keeps_checkpoints_and_resume_is_bit_exact(tmp_path):
 
 def test_resume_refuses_other_data(tmp_path):
     drain(pretrain(dataset(), config(max_steps=1), tmp_path))
-    with pytest.raises(InputError, match="another model config or dataset"):
+    with pytest.raises(InputError, match="another dataset"):
         drain(pretrain(dataset(4), config(), tmp_path, resume=tmp_path))
 
 
@@ -96,12 +96,21 @@ def test_failed_write_leaves_previous_checkpoint_intact(tmp_path, monkeypatch):
     assert load_checkpoint(before).meta["step"] == 3
 
 
+def test_non_finite_features_are_refused_before_training(tmp_path):
+    poisoned = dataset(3)
+    poisoned[2].edge_attr[0, 1] = float("inf")
+    with pytest.raises(InputError, match="graph 2 has NaN or infinite values in edge_attr"):
+        next(pretrain(poisoned, config(max_steps=1), tmp_path))
+    assert not list(tmp_path.iterdir())  # refused before the run folder is claimed
+
+
 def test_non_finite_batches_are_skipped_then_fail(tmp_path):
+    # Finite features whose squared error overflows float32: the loss is infinite, the inputs are not.
     poisoned = dataset(2)
-    poisoned[0].x[0, 0] = float("nan")
+    poisoned[0].x[0, 0] = 1e30
     events = list(pretrain(poisoned, config(batch_size=1, max_steps=4), tmp_path))
     assert any(isinstance(e, StepSkipped) for e in events) and isinstance(events[-1], Finished)
-    all_bad = [replace_x_nan(g) for g in dataset(2)]
+    all_bad = [replace_x_huge(g) for g in dataset(2)]
     run = pretrain(all_bad, config(batch_size=1, max_steps=10, max_bad_steps=2), tmp_path / "bad")
     with pytest.raises(TrainingError, match="consecutive"):
         for event in run:
@@ -109,8 +118,8 @@ def test_non_finite_batches_are_skipped_then_fail(tmp_path):
     assert isinstance(last, Failed)
 
 
-def replace_x_nan(graph):
-    graph.x = torch.full_like(graph.x, float("nan"))
+def replace_x_huge(graph):
+    graph.x = torch.full_like(graph.x, 1e30)
     return graph
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from hmgdm_core.config_checks import check_at_least, check_fields, check_positive
+from hmgdm_core.errors import InputError
+
 __all__ = ["ModelConfig"]
 
 
@@ -56,3 +59,22 @@ class ModelConfig:
     are never read, the encoder's GCN uses unit edge weights, edge latents are constant zeros (KL 0), the decoder
     has no edge tokens and the mask must draw no target edge (``MaskConfig(edge_ratio=0)``, no edge loss). The
     edges still carry the messages between nodes."""
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        for name in (
+            "feature_dim",
+            "embed_dim",
+            "hidden_dim",
+            "num_layers",
+            "latent_mlp_dim",
+            "joint_depth",
+            "num_heads",
+            "time_mlp_dim",
+            "block_mlp_dim",
+        ):
+            check_at_least(self, name, 1)
+        for name in ("rope_theta", "centroid_scale"):
+            check_positive(self, name)
+        if min(self.head_dims) < 1:
+            raise InputError(f"ModelConfig.head_dims must be ≥ 1, got {self.head_dims!r}")

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from hmgdm_core.config_checks import check_at_least, check_fields
 from hmgdm_core.diffusion import NoiseSchedule
 from hmgdm_core.masking import EntityMask, MaskConfig, sample_mask
 from hmgdm_core.model.hmgdm import HMGDM, Prediction, graph_ids
@@ -41,6 +42,11 @@ class LossWeights:
     """Weight of the target-node MSE."""
     edge: float = 0.5
     """Weight of the target-edge MSE."""
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        for name in ("kl", "node", "edge"):
+            check_at_least(self, name, 0.0)
 
 
 @dataclass(frozen=True)

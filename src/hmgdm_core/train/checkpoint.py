@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
+_PAYLOAD = {"model": dict, "optimizer": dict, "lr": dict, "config": str, "meta": dict}
 _PREFIX = "checkpoint-"
 
 
@@ -128,10 +129,33 @@ def load_checkpoint(path: str | os.PathLike[str], device: torch.device | str = "
         raise InputError(f"{path} is not a readable H-MGDM checkpoint ({error})") from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
         raise InputError(f"{path} is not an H-MGDM checkpoint of format {FORMAT_VERSION}")
+    missing = [k for k, kind in _PAYLOAD.items() if not isinstance(payload.get(k), kind)]
+    if missing:
+        raise InputError(f"{path} is an incomplete checkpoint (no valid {', '.join(missing)}): use another one")
     config = PretrainConfig.from_json(payload["config"])
     model = HMGDM(config.model)
-    model.load_state_dict(payload["model"])
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as error:  # missing, unexpected or mis-shaped tensors
+        raise InputError(f"{path}: its weights do not fit its own model config ({_first_line(error)})") from None
     return Checkpoint(model.to(device).eval(), config, payload["meta"], payload["optimizer"], payload["lr"])
+
+
+def resume_states(
+    path: str | os.PathLike[str], model: HMGDM, optimizer: torch.optim.Optimizer, learning_rate: Any, state: Checkpoint
+) -> None:
+    """Load a checkpoint's weights, optimiser and learning-rate states into a run; :class:`InputError` if unfit."""
+    try:
+        model.load_state_dict(state.model.state_dict())
+        optimizer.load_state_dict(state.optimizer_state)
+        learning_rate.load_state_dict(state.lr_state)
+    except (RuntimeError, ValueError, KeyError, TypeError) as error:
+        raise InputError(f"{path} cannot be resumed with this model ({_first_line(error)})") from None
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return " ".join(lines[:2])[:300] or type(error).__name__
 
 
 def checkpoint_path(out_dir: Path, step: int) -> Path:

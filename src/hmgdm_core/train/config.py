@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from hmgdm_core.config_checks import check_at_least, check_fields, check_positive, check_range
 from hmgdm_core.diffusion import DiffusionConfig
 from hmgdm_core.errors import InputError
 from hmgdm_core.masking import MaskConfig
@@ -61,6 +62,25 @@ class TrainConfig:
     max_bad_steps: int = 5
     """Consecutive non-finite losses or gradients tolerated (each is skipped) before the run fails."""
 
+    def __post_init__(self) -> None:
+        check_fields(self)
+        for name in (
+            "batch_size",
+            "epochs",
+            "max_steps",
+            "micro_batch_size",
+            "plateau_every_epochs",
+            "checkpoint_every_epochs",
+        ):
+            check_at_least(self, name, 1)
+        for name in ("warmup_steps", "plateau_patience", "max_bad_steps", "weight_decay", "min_lr"):
+            check_at_least(self, name, 0)
+        for name in ("lr", "grad_clip"):
+            check_positive(self, name)
+        check_range(self, "plateau_factor", 0.0, 1.0)
+        if not all(0.0 <= b < 1.0 for b in self.betas):
+            raise InputError(f"TrainConfig.betas must be in [0, 1), got {self.betas!r}")
+
 
 @dataclass(frozen=True)
 class PretrainConfig:
@@ -75,26 +95,38 @@ class PretrainConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     """Optimisation."""
 
+    def __post_init__(self) -> None:
+        check_fields(self)
+
     def to_json(self) -> str:
         """Serialise to a JSON string (tuples become lists)."""
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> PretrainConfig:
-        """Rebuild from :meth:`to_json` output; unknown keys are an :class:`InputError`."""
-        data = json.loads(text)
+        """Rebuild from :meth:`to_json` output; invalid JSON, unknown keys and bad values are an :class:`InputError`."""
+        try:
+            data = json.loads(text)
+        except ValueError as error:
+            raise InputError(f"the config is not valid JSON ({error})") from None
+        data = _section("PretrainConfig", data)
+        train = _section("TrainConfig", data.get("train", {}))
         return cls(
             model=_build(ModelConfig, data.get("model", {})),
             mask=_build(MaskConfig, data.get("mask", {})),
             diffusion=_build(DiffusionConfig, data.get("diffusion", {})),
-            train=_build(
-                TrainConfig,
-                {**data.get("train", {}), "loss": _build(LossWeights, data.get("train", {}).get("loss", {}))},
-            ),
+            train=_build(TrainConfig, {**train, "loss": _build(LossWeights, train.get("loss", {}))}),
         )
 
 
-def _build(kind: type, values: dict[str, Any]) -> Any:
+def _section(name: str, values: Any) -> dict[str, Any]:
+    if not isinstance(values, dict):
+        raise InputError(f"{name} must be a JSON object of fields, got {type(values).__name__}")
+    return values
+
+
+def _build(kind: type, values: Any) -> Any:
+    values = _section(kind.__name__, values)
     known = {f.name for f in fields(kind)}
     unknown = set(values) - known
     if unknown:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import time
 from collections.abc import Iterator, Sequence
 from os import PathLike
@@ -14,7 +16,13 @@ from torch_geometric.data import Data
 from hmgdm_core.diffusion import NoiseSchedule
 from hmgdm_core.errors import InputError, TrainingError
 from hmgdm_core.model import HMGDM
-from hmgdm_core.train.checkpoint import checkpoint_path, data_fingerprint, load_checkpoint, save_checkpoint
+from hmgdm_core.train.checkpoint import (
+    checkpoint_path,
+    data_fingerprint,
+    load_checkpoint,
+    resume_states,
+    save_checkpoint,
+)
 from hmgdm_core.train.config import PretrainConfig
 from hmgdm_core.train.device import resolve_device
 from hmgdm_core.train.distributed import join_process_group
@@ -31,10 +39,12 @@ from hmgdm_core.train.events import (
     TrainEvent,
 )
 from hmgdm_core.train.learning_rate import LearningRate
+from hmgdm_core.train.run_folder import claim_run_folder, config_changes
 from hmgdm_core.train.step import optimisation_step
 
-__all__ = ["check_graph", "drain", "pretrain"]
+__all__ = ["check_finite", "check_graph", "drain", "pretrain"]
 
+_STEP_CHECKPOINTS = 10  # checkpoints of a max_steps run, besides the epoch ones
 _SEED_STRIDE = 1_000_003  # (seed, step) -> a distinct base seed; graphs add their dataset index below 2**24
 
 
@@ -54,6 +64,19 @@ def check_graph(graph: Data, feature_dim: int, index: int) -> None:
         raise InputError(f"graph {index} does not follow the graph contract: {'; '.join(problems)}")
 
 
+def check_finite(dataset: Sequence[Data]) -> None:
+    """Raise :class:`InputError` naming the first graph whose node or edge features hold NaN or ±Inf.
+
+    A few such values make every loss non-finite (training stops) or every embedding NaN (silently).
+    """
+    for index, graph in enumerate(dataset):
+        for name in ("x", "edge_attr"):
+            values = getattr(graph, name, None)
+            if values is not None and values.is_floating_point() and not bool(torch.isfinite(values).all()):
+                where = f" (group {graph.group})" if isinstance(getattr(graph, "group", None), str) else ""
+                raise InputError(f"graph {index}{where} has NaN or infinite values in {name}: rebuild it or drop it")
+
+
 def _epoch_order(num_graphs: int, seed: int, epoch: int) -> list[int]:
     generator = torch.Generator().manual_seed(seed * _SEED_STRIDE + epoch)
     return torch.randperm(num_graphs, generator=generator).tolist()
@@ -66,6 +89,8 @@ def pretrain(
     *,
     resume: str | PathLike[str] | None = None,
     cancel: CancelToken | None = None,
+    overwrite: bool = False,
+    allow_config_change: bool = False,
 ) -> Iterator[TrainEvent]:
     """Pre-train H-MGDM on entity graphs, yielding progress events.
 
@@ -87,6 +112,11 @@ def pretrain(
         A checkpoint (or run folder) to continue from; its data fingerprint must match ``dataset``.
     cancel : CancelToken, optional
         Checked before every step; cancelling writes a checkpoint and yields :class:`Cancelled`.
+    overwrite : bool
+        Delete the checkpoints of an earlier run in ``out_dir`` (otherwise such a folder is refused unless
+        ``resume`` continues that run; see :func:`~hmgdm_core.train.run_folder.claim_run_folder`).
+    allow_config_change : bool
+        Resume although the model, masking or diffusion settings differ from the checkpoint's.
 
     Yields
     ------
@@ -94,12 +124,33 @@ def pretrain(
         :class:`Started`, then per step :class:`MaskDrawn` and :class:`StepDone` (or :class:`StepSkipped`),
         :class:`CheckpointWritten` when one is written, and finally :class:`Finished`, :class:`Cancelled`, or
         :class:`Failed` followed by the exception.
+
+    Raises
+    ------
+    InputError
+        Before any step: no graph, a graph with NaN/Inf features, a folder in use or holding another run,
+        or a checkpoint to resume that does not fit.
     """
     config = config or PretrainConfig()
-    train = config.train
-    out_dir = Path(out_dir)
     if len(dataset) == 0:
         raise InputError("the dataset holds no graph: build graphs first")
+    check_finite(dataset)
+    writer = int(os.environ.get("RANK", "0")) == 0  # only rank 0 writes, so only it holds the folder
+    claim = claim_run_folder(out_dir, resume=resume, overwrite=overwrite) if writer else contextlib.nullcontext()
+    with claim:
+        yield from _run(dataset, config, Path(out_dir), resume, cancel, allow_config_change)
+
+
+def _run(
+    dataset: Sequence[Data],
+    config: PretrainConfig,
+    out_dir: Path,
+    resume: str | PathLike[str] | None,
+    cancel: CancelToken | None,
+    allow_config_change: bool,
+) -> Iterator[TrainEvent]:
+    """The run of :func:`pretrain` in its claimed folder."""
+    train = config.train
     device = resolve_device(train.device)
     group = join_process_group(device)
     torch.manual_seed(train.seed)
@@ -120,14 +171,20 @@ def pretrain(
     }
     if resume is not None:
         state = load_checkpoint(resume, device)
-        if state.config.model != config.model or state.meta["data_fingerprint"] != fingerprint:
-            raise InputError(f"{resume} was trained with another model config or dataset: resume with the same ones")
-        model.load_state_dict(state.model.state_dict())
-        optimizer.load_state_dict(state.optimizer_state)
-        learning_rate.load_state_dict(state.lr_state)
+        if state.meta["data_fingerprint"] != fingerprint:
+            raise InputError(f"{resume} was trained on another dataset: resume with the same graphs")
+        changes = config_changes(state.config, config)
+        if changes and not allow_config_change:
+            raise InputError(
+                f"{resume} was trained with other settings ({'; '.join(changes)}): resume with the "
+                "same config, or allow the change (--allow-config-change)"
+            )
+        resume_states(resume, model, optimizer, learning_rate, state)
         meta.update({k: state.meta[k] for k in meta})
     steps_per_epoch = math.ceil(len(dataset) / train.batch_size)
     total_steps = train.max_steps if train.max_steps is not None else train.epochs * steps_per_epoch
+    # A --steps run may end before its first epoch does: it also saves every tenth of its length.
+    periodic = math.ceil(total_steps / _STEP_CHECKPOINTS) if train.max_steps is not None else None
     network = group.wrap(model, device)
     model.train()
 
@@ -214,7 +271,7 @@ def pretrain(
                 learning_rate.end_epoch(epoch, meta["epoch_loss_sum"] / count)
                 meta["epoch_loss_sum"], meta["epoch_loss_count"] = 0.0, 0
             epoch_done = position == steps_per_epoch - 1 and (epoch + 1) % train.checkpoint_every_epochs == 0
-            if epoch_done or step == total_steps:
+            if epoch_done or step == total_steps or (periodic is not None and step % periodic == 0):
                 path = write(step)
                 if path is not None:
                     yield CheckpointWritten(step, path)
