@@ -80,7 +80,7 @@ def _pretrain_demo(
     losses: list[float] = []
     start = time.perf_counter()
     checkpoint = None
-    for event in pretrain(dataset, config, out / "pretrain"):
+    for event in pretrain(dataset, config, out / "pretrain", overwrite=True):  # a demo re-run starts over
         if isinstance(event, StepDone):
             losses.append(event.loss)
             if event.step % 10 == 0 or event.step == 1:

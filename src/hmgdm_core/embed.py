@@ -12,10 +12,12 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.utils import scatter
 
 from hmgdm_core.diffusion import DiffusionConfig, NoiseSchedule
+from hmgdm_core.errors import InputError
 from hmgdm_core.masking import EntityMask, MaskConfig, no_mask
 from hmgdm_core.model import HMGDM, draw_mask, draw_noise, graph_ids
 from hmgdm_core.model.loss import noised_inputs
 from hmgdm_core.train.device import resolve_device
+from hmgdm_core.train.loop import check_finite
 from hmgdm_core.vae import EntityVAE
 
 __all__ = ["DatasetEmbedding", "GraphEmbedding", "Reconstruction", "embed_dataset", "embed_graph", "reconstruct"]
@@ -107,7 +109,15 @@ def embed_dataset(
     Returns
     -------
     DatasetEmbedding
+
+    Raises
+    ------
+    InputError
+        If ``batch_size`` < 1, or a graph has NaN/Inf features (its embedding would be NaN).
     """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"batch_size must be an integer ≥ 1, got {batch_size!r}")
+    check_finite(dataset)
     target = resolve_device(device)
     model = model.to(target).eval()
     patches, nodes, edges = [], [], []

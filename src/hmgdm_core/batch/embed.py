@@ -100,7 +100,8 @@ def embedding_arrays(model: HMGDM, dataset: GraphDataset, batch_size: int = 32, 
     dict
         ``embeddings`` (G, 4H) float32 patch vectors; ``boxes`` (G, 4) int64 level-0 ``(y, x,
         height, width)`` of each patch; ``labels`` (G,) int64 and ``groups`` (G,) str when every
-        graph has them (the input of ``hmgdm classify``).
+        graph has them (the input of ``hmgdm classify``), and ``label_names`` (G,) str, the class name of
+        each label, when every graph has one.
     """
     from hmgdm_core.embed import embed_dataset
 
@@ -117,6 +118,9 @@ def embedding_arrays(model: HMGDM, dataset: GraphDataset, batch_size: int = 32, 
         arrays["labels"] = labels
     if len(dataset) and all(g is not None for g in groups):
         arrays["groups"] = np.array(groups, dtype=str)
+    names = dataset.label_names
+    if "labels" in arrays and all(n is not None for n in names):
+        arrays["label_names"] = np.array(names, dtype=str)
     return arrays
 
 

@@ -10,7 +10,7 @@ from hmgdm_core.cli.basic import add_demo, add_export, add_info
 from hmgdm_core.cli.evaluate import add_classify, add_survival
 from hmgdm_core.cli.slides import add_embed, add_graph, add_pipeline
 from hmgdm_core.cli.train import add_pretrain
-from hmgdm_core.errors import InputError
+from hmgdm_core.errors import HmgdmError, InputError
 
 __all__ = ["build_parser", "main"]
 
@@ -42,12 +42,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     -------
     int
         Exit status: 0 on success, 1 when some items of a batch failed (each is reported and
-        recorded in the manifest), 2 on bad input.
+        recorded in the manifest) or training could not go on, 2 on bad input, 130 on Ctrl-C
+        and 143 on SIGTERM (a pre-training run saves a checkpoint first).
     """
     args = build_parser().parse_args(argv)
     try:
         status = args.func(args)
-    except InputError as err:
-        print(f"hmgdm {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    except HmgdmError as err:  # every error the project raises on purpose: one line, no traceback
+        print(f"hmgdm {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        return 2 if isinstance(err, InputError) else 1
+    except KeyboardInterrupt:
+        print(f"hmgdm {args.command}: interrupted", file=sys.stderr)
+        return 130
     return status or 0
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__

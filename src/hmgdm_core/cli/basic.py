@@ -26,8 +26,16 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from hmgdm_core.errors import InputError
     from hmgdm_core.graph import load_graph
 
+    out = Path(args.out)
+    if out.is_dir():
+        raise InputError(f"--out {out} is a folder: give a file name (e.g. {out / 'graph.geojson'})")
+    if out.exists() and not args.overwrite:
+        raise InputError(f"--out {out} exists: pass --overwrite to replace it, or choose another name")
     graph = load_graph(args.graph)
     if args.format == "qupath":
         from hmgdm_core.io.qupath import write_graph_qupath
@@ -61,5 +69,7 @@ def add_export(sub: argparse._SubParsersAction) -> None:
     export = sub.add_parser("export", help="write a graph as QuPath GeoJSON or tiatoolbox graph JSON")
     export.add_argument("graph", help="graph file written by `hmgdm demo` or `hmgdm_core.graph.save_graph`")
     export.add_argument("--out", required=True, help="output file (.geojson or .json)")
-    export.add_argument("--format", choices=("qupath", "tiatoolbox"), default="qupath")
+    export.add_argument("--format", choices=("qupath", "tiatoolbox"), default="qupath",
+                        help="qupath: GeoJSON detections and edges (default); tiatoolbox: its graph JSON")
+    export.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     export.set_defaults(func=_export)

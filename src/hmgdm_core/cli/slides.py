@@ -72,13 +72,22 @@ def _embed(args: argparse.Namespace) -> int:
 
     from hmgdm_core.batch import dataset_files, embed_datasets, embedding_arrays, load_embedder
     from hmgdm_core.cli.bars import StageBars
+    from hmgdm_core.downstream.patch_pooling import pool_patches, stack_rows
+    from hmgdm_core.errors import InputError
     from hmgdm_core.graph import GraphDataset
     from hmgdm_core.io.atomic import atomic_path
 
     files = dataset_files(args.datasets)
     one_file = args.out.endswith(".npz")
+    if args.pool and not one_file:
+        raise InputError("--pool writes one row per dataset into one file: give --out a .npz file")
     with StageBars(_UNITS) as bars:
-        if one_file:  # all datasets in one file, e.g. the input of `hmgdm classify`
+        if one_file and args.pool:  # one row per image or slide (one dataset file each)
+            model, inputs, _ = load_embedder(args.checkpoint)
+            arrays = stack_rows([pool_patches(embedding_arrays(model, GraphDataset.load(f), args.batch_size,
+                                                               args.device, bars, inputs), args.pool, f.stem)
+                                 for f in files])
+        elif one_file:  # all datasets in one file, e.g. the input of `hmgdm classify`
             model, inputs, _ = load_embedder(args.checkpoint)
             dataset = GraphDataset([r for f in files for r in GraphDataset.load(f).records])
             arrays = embedding_arrays(model, dataset, args.batch_size, args.device, bars, inputs)
@@ -154,6 +163,9 @@ def add_embed(sub: argparse._SubParsersAction) -> None:
     embed.add_argument("--batch-size", type=int, default=32, help="graphs per forward pass (default 32)")
     embed.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:<i> or mps")
     embed.add_argument("--overwrite", action="store_true", help="redo finished files instead of skipping them")
+    embed.add_argument("--pool", choices=("mean", "max"), default=None,
+                       help="one row per dataset file (a slide or image): the mean or maximum of its patch "
+                            "embeddings, with its label where all its patches share one (needs a .npz --out)")
     embed.set_defaults(func=_embed)
 
 

@@ -3,26 +3,44 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from hmgdm_core.train import PretrainConfig
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch and torch-geometric load only when a command runs, so `hmgdm --help` is instant
     from torch_geometric.data import Data
 
+    from hmgdm_core.train import CancelToken, PretrainConfig
     from hmgdm_core.vae import VAEConfig
 
 __all__ = ["add_pretrain", "add_training_options", "pretrain_config", "vae_config"]
 
 
 def pretrain_config(args: argparse.Namespace) -> PretrainConfig:
-    """The config of ``--config`` (default: the paper's) with ``--steps``, ``--batch-size`` and ``--device`` set."""
+    """The config of ``--config`` (default: the paper's) with ``--steps``, ``--batch-size`` and ``--device`` set.
+
+    Every value is checked by the config dataclasses; a bad one is an :class:`~hmgdm_core.errors.InputError`.
+    ``--vae --steps 0`` (fit the VAE only) leaves the steps unset: no pre-training step runs then.
+    """
     from dataclasses import replace
     from pathlib import Path
 
-    config = PretrainConfig.from_json(Path(args.config).read_text()) if args.config else PretrainConfig()
-    changes = {k: v for k, v in (("max_steps", args.steps), ("batch_size", args.batch_size),
+    from hmgdm_core.errors import InputError
+    from hmgdm_core.train import PretrainConfig
+
+    if args.config:
+        try:
+            text = Path(args.config).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise InputError(f"--config {args.config}: cannot read it ({error})") from None
+        try:
+            config = PretrainConfig.from_json(text)
+        except InputError as error:
+            raise InputError(f"--config {args.config}: {error}") from None
+    else:
+        config = PretrainConfig()
+    steps = None if args.vae and args.steps == 0 else args.steps
+    changes = {k: v for k, v in (("max_steps", steps), ("batch_size", args.batch_size),
                                  ("device", args.device)) if v is not None}
     return replace(config, train=replace(config.train, **changes))
 
@@ -69,40 +87,93 @@ def _latent(dataset: Sequence[Data], args: argparse.Namespace,
     return inputs.graphs(dataset), replace(config, model=replace(config.model, feature_dim=latent_dim))
 
 
-def _pretrain(args: argparse.Namespace) -> None:
+def _pretrain(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from hmgdm_core.batch import dataset_files
     from hmgdm_core.cli.bars import is_rank_zero
+    from hmgdm_core.errors import InputError
     from hmgdm_core.graph import GraphDataset
-    from hmgdm_core.train import Cancelled, CheckpointWritten, Finished, Started, StepDone, pretrain
+    from hmgdm_core.train import Cancelled, CancelToken, CheckpointWritten, Finished, Started, StepDone, pretrain
 
     config = pretrain_config(args)
+    if args.minutes is not None and not args.minutes > 0:
+        raise InputError(f"--minutes must be > 0, got {args.minutes}")
     dataset = GraphDataset([r for f in dataset_files(args.datasets) for r in GraphDataset.load(f).records])
     if args.vae:
         dataset, config = _latent(dataset, args, config)
-        if config.train.max_steps == 0:
-            return
+        if args.steps == 0:
+            return 0
     show = is_rank_zero()
     bar = None
+    token = CancelToken()
+    run = pretrain(dataset, config, args.out, resume=args.resume, cancel=token, overwrite=args.overwrite,
+                   allow_config_change=args.allow_config_change)
     try:
-        for event in pretrain(dataset, config, args.out, resume=args.resume):
-            if isinstance(event, Started):
-                if show:
-                    print(f"pre-training on {event.device}: {event.num_graphs} graphs, steps {event.start_step}"
-                          f" -> {event.total_steps}, {event.world_size} process(es)")
-                bar = tqdm(total=event.total_steps, initial=event.start_step, unit="step", disable=not show)
-            elif isinstance(event, StepDone) and bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{event.loss:.4f}", node=f"{event.node:.4f}", edge=f"{event.edge:.4f}",
-                                lr=f"{event.lr:.1e}")
-            elif isinstance(event, CheckpointWritten) and bar is not None and show:
-                bar.write(f"checkpoint {event.path}")
-            elif isinstance(event, Finished | Cancelled) and show:
-                print(f"\n{type(event).__name__.lower()} at step {event.step}; checkpoint {event.checkpoint}")
+        with _stop_on(token, args.minutes) as why:
+            for event in run:
+                if isinstance(event, Started):
+                    if show:
+                        print(f"pre-training on {event.device}: {event.num_graphs} graphs, steps {event.start_step}"
+                              f" -> {event.total_steps}, {event.world_size} process(es)")
+                    bar = tqdm(total=event.total_steps, initial=event.start_step, unit="step", disable=not show)
+                elif isinstance(event, StepDone) and bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{event.loss:.4f}", node=f"{event.node:.4f}", edge=f"{event.edge:.4f}",
+                                    lr=f"{event.lr:.1e}")
+                elif isinstance(event, CheckpointWritten) and bar is not None and show:
+                    bar.write(f"checkpoint {event.path}")
+                elif isinstance(event, Finished) and show:
+                    print(f"\nfinished at step {event.step}; checkpoint {event.checkpoint}")
+                elif isinstance(event, Cancelled):
+                    if bar is not None:
+                        bar.close()
+                    cause = f"stopped by {why[0]}" if why else f"time budget of {args.minutes:g} min reached"
+                    if show:
+                        print(f"\n{cause} at step {event.step}; checkpoint {event.checkpoint} "
+                              f"(continue with --resume {args.out})")
+                    return _SIGNAL_STATUS.get(why[0], 1) if why else 0
     finally:
+        run.close()  # releases the run folder's lock even if the loop above raised
         if bar is not None:
             bar.close()
+    return 0
+
+
+_SIGNAL_STATUS = {"SIGINT": 130, "SIGTERM": 143}  # 128 + signal number, as shells report them
+
+
+@contextmanager
+def _stop_on(token: CancelToken, minutes: float | None) -> Iterator[list[str]]:
+    """Cancel ``token`` on SIGINT/SIGTERM or after ``minutes``; yields the list that receives the signal's name.
+
+    The run then finishes its step, writes a checkpoint and ends, as with the widget's Cancel. A second
+    Ctrl-C while it does so interrupts at once.
+    """
+    import signal
+    import threading
+
+    why: list[str] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        if why:
+            raise KeyboardInterrupt
+        why.append(signal.Signals(signum).name)
+        token.cancel()
+
+    in_main = threading.current_thread() is threading.main_thread()  # signal handlers can only be set there
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if in_main else {}
+    timer = threading.Timer(minutes * 60, token.cancel) if minutes is not None else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
+    try:
+        yield why
+    finally:
+        if timer is not None:
+            timer.cancel()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
@@ -111,7 +182,8 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     With ``--vae``, ``hmgdm pretrain --steps 0`` only fits the VAE (e.g. before a torchrun job).
     """
     parser.add_argument("--config", default=None, help="PretrainConfig JSON (default: the paper's settings)")
-    parser.add_argument("--steps", type=int, default=None, help="stop after this many steps")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="stop after this many steps (checkpoints every tenth of them; default: the epochs)")
     parser.add_argument("--batch-size", type=int, default=None, help="graphs per step (global batch under torchrun)")
     parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:<i> or mps")
     parser.add_argument("--vae", action="store_true",
@@ -129,4 +201,10 @@ def add_pretrain(sub: argparse._SubParsersAction) -> None:
     pretrain.add_argument("--out", default="hmgdm-pretrain", help="run folder for checkpoints")
     add_training_options(pretrain)
     pretrain.add_argument("--resume", default=None, help="checkpoint or run folder to continue")
+    pretrain.add_argument("--overwrite", action="store_true",
+                          help="delete the checkpoints of an earlier run in --out instead of refusing the folder")
+    pretrain.add_argument("--allow-config-change", action="store_true",
+                          help="resume although the model, masking or diffusion settings differ from the checkpoint's")
+    pretrain.add_argument("--minutes", type=float, default=None,
+                          help="wall-clock budget: after N minutes finish the step, save a checkpoint and stop")
     pretrain.set_defaults(func=_pretrain)

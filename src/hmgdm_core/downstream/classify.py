@@ -22,7 +22,7 @@ from hmgdm_core.downstream.report import ClassificationReport, build_report, enc
 from hmgdm_core.downstream.splits import grouped_folds
 from hmgdm_core.errors import DownstreamError
 
-__all__ = ["ClassifyConfig", "classify_embeddings", "make_probe"]
+__all__ = ["ClassifyConfig", "classify_embeddings", "drop_classes", "make_probe", "rare_classes"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,8 @@ class ClassifyConfig:
     weighs its loss by class; its weights were hard-coded for one dataset). Linear probe only."""
     n_neighbors: int = 20
     """Neighbours that vote, by cosine similarity of standardised embeddings; kNN probe only."""
+    drop_classes: tuple[str, ...] = ()
+    """Classes (labels as strings) whose samples are left out before the split, e.g. a background class."""
 
     def __post_init__(self) -> None:
         if self.probe not in ("linear", "knn"):
@@ -52,6 +54,8 @@ class ClassifyConfig:
             raise DownstreamError(f"class_weight must be 'balanced' or 'none', got {self.class_weight!r}.")
         if self.inverse_regularization <= 0 or self.max_iter < 1 or self.n_neighbors < 1:
             raise DownstreamError("inverse_regularization must be > 0, and max_iter and n_neighbors ≥ 1.")
+        if not all(isinstance(c, str) for c in self.drop_classes):
+            raise DownstreamError(f"drop_classes must hold class names as strings, got {self.drop_classes!r}.")
 
 
 def make_probe(config: ClassifyConfig) -> Pipeline:
@@ -76,6 +80,31 @@ def make_probe(config: ClassifyConfig) -> Pipeline:
     else:
         classifier = KNeighborsClassifier(n_neighbors=config.n_neighbors, metric="cosine")
     return make_pipeline(StandardScaler(), classifier)
+
+
+def drop_classes(
+    embeddings: np.ndarray, labels: np.ndarray, groups: np.ndarray, classes: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Leave out the samples of ``classes`` (compared as strings); a class that does not occur is an error."""
+    if not classes:
+        return embeddings, labels, groups
+    names = np.asarray(labels).astype(str)
+    unknown = sorted(set(classes) - set(names))
+    if unknown:
+        raise DownstreamError(f"no class {', '.join(unknown)} to drop; the classes are {', '.join(np.unique(names))}.")
+    keep = ~np.isin(names, classes)
+    return np.asarray(embeddings)[keep], np.asarray(labels)[keep], np.asarray(groups)[keep]
+
+
+def rare_classes(labels: np.ndarray, groups: np.ndarray, n_splits: int) -> dict[str, int]:
+    """Classes (as strings) that occur in fewer groups than ``n_splits``, with their group counts.
+
+    Grouped stratified folds cannot put such a class in every test fold (Kather 2016's background tiles
+    come from 2 slides, fewer than 5 folds).
+    """
+    names, groups = np.asarray(labels).astype(str), np.asarray(groups)
+    counts = {str(c): len(np.unique(groups[names == c])) for c in np.unique(names)}
+    return {c: n for c, n in counts.items() if n < n_splits}
 
 
 def _fold_proba(probe: Pipeline, x_test: np.ndarray, n_classes: int) -> np.ndarray:
@@ -121,9 +150,10 @@ def classify_embeddings(
         a class has fewer groups than folds, or a training fold is smaller than ``n_neighbors``.
     """
     config = ClassifyConfig() if config is None else config
-    data = check_classification(embeddings, labels, groups)
+    data = check_classification(*drop_classes(embeddings, labels, groups, config.drop_classes))
     codes, class_names = encode_labels(data.labels)
-    folds = grouped_folds(codes, data.groups, config.n_splits, config.seed)
+    # The labels themselves (not their codes) stratify, so an error names the class as the user knows it.
+    folds = grouped_folds(data.labels, data.groups, config.n_splits, config.seed)
     proba = np.zeros((len(codes), len(class_names)))
     for done, (train, test) in enumerate(folds, start=1):
         if config.probe == "knn" and len(train) < config.n_neighbors:

@@ -78,10 +78,19 @@ class GraphDataset(Dataset):
 
         return [json.loads(r["meta"]).get("group") for r in self.records]
 
+    @property
+    def label_names(self) -> list[str | None]:
+        """Class name of each graph's label (from the index's ``class_name`` column), None where unset."""
+        import json
 
-def _labelled(graph: EntityGraph, label: int | None, group: str | None) -> EntityGraph:
+        return [json.loads(r["meta"]).get("label_name") for r in self.records]
+
+
+def _labelled(graph: EntityGraph, label: int | None, group: str | None, name: str | None = None) -> EntityGraph:
     if label is not None:
         graph.y = torch.tensor([label], dtype=torch.int64)
+    if name:
+        graph.label_name = name
     if group is not None:
         graph.group = group
     return graph
@@ -96,6 +105,7 @@ def dataset_from_folder(
     path_column: str = "path",
     label_column: str | None = "class_index",
     group_column: str | None = "slide",
+    name_column: str | None = "class_name",
     progress: Callable[[int, int], None] | None = None,
 ) -> GraphDataset:
     """Build one graph per patch image of a folder listed in a CSV index (e.g. the Kather tiles).
@@ -114,6 +124,8 @@ def dataset_from_folder(
         Column with the image path relative to ``folder``.
     label_column, group_column : str or None
         Columns with an integer class label and a group id (slide); None to omit.
+    name_column : str or None
+        Column with the class name of the label (kept with each graph, shown in reports) if the index has it.
     progress : callable, optional
         Called as ``progress(done, total)`` after each image.
 
@@ -139,7 +151,8 @@ def dataset_from_folder(
         graph = graph_from_image(image, mpp, config)
         label = int(row[label_column]) if label_column else None
         group = row[group_column] if group_column else None
-        records.append(graph_to_record(_labelled(graph, label, group)))
+        name = row.get(name_column) if label_column and name_column else None
+        records.append(graph_to_record(_labelled(graph, label, group, name)))
         if progress is not None:
             progress(done, len(rows))
     return GraphDataset(records)

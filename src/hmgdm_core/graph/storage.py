@@ -71,6 +71,7 @@ def graph_to_record(data: Data) -> dict:
         record["y"] = torch.as_tensor(data.y).reshape(-1)
     meta = {key: getattr(data, key) for key in _META_KEYS}
     meta["group"] = getattr(data, "group", None)
+    meta["label_name"] = getattr(data, "label_name", None)  # the class name of ``y`` (e.g. Kather's TUMOR)
     meta["pairs"] = p
     record["meta"] = json.dumps(meta)
     return record
@@ -113,6 +114,8 @@ def record_to_graph(record: dict) -> EntityGraph:
         graph.y = record["y"]
     if meta.get("group") is not None:
         graph.group = meta["group"]
+    if meta.get("label_name") is not None:
+        graph.label_name = meta["label_name"]
     return graph
 
 
