@@ -3,7 +3,9 @@
 A CSV has a header row with a ``slide`` column (a path; relative paths are resolved against the
 CSV's folder) and optionally ``y, x, height, width`` (a level-0 box; several rows of one slide
 give several regions), ``mpp`` (level-0 µm/px for files that do not state it), ``label`` (an
-integer class) and ``group`` (e.g. a patient; defaults to the slide's file stem).
+integer class) and ``group`` (e.g. a patient; defaults to the slide's file stem). A CSV may name
+only slide and image files: by suffix (:data:`SLIDE_SUFFIXES`) and by content (TIFF, PNG, JPEG magic
+bytes, or a zarr store), so it cannot make a batch read any other file.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hmgdm_core.errors import InputError
+from hmgdm_core.io.formats import detect_format
 
 __all__ = ["SLIDE_SUFFIXES", "SlideItem", "slide_items"]
 
@@ -72,6 +75,14 @@ def _is_slide(path: Path) -> bool:
     return path.name.lower().endswith(SLIDE_SUFFIXES) and not path.name.startswith(".")
 
 
+def _check_image(path: Path, where: str) -> None:
+    """A CSV may name slide and image files only (by name and content), never any other readable file."""
+    if not _is_slide(path):
+        raise InputError(f"{where}: {path.name} is not a slide or image file; a cohort CSV lists only files ending "
+                         f"in {', '.join(SLIDE_SUFFIXES)}")
+    detect_format(path)  # magic bytes (or a zarr store): SlideError naming the file, without its content
+
+
 def _number(row: dict, column: str, kind: type, where: str) -> int | float | None:
     text = (row.get(column) or "").strip()
     if not text:
@@ -109,6 +120,7 @@ def _csv_items(path: Path) -> list[SlideItem]:
             slide = slide if slide.is_absolute() else path.parent / slide
             if not slide.exists():
                 raise InputError(f"{where}: slide {slide} does not exist")
+            _check_image(slide, where)
             box = tuple(_number(row, c, int, where) for c in _BOX) if all(boxed) else None
             if box is not None and any(v is None for v in box):
                 if any(v is not None for v in box):

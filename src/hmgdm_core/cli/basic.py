@@ -69,7 +69,11 @@ def add_export(sub: argparse._SubParsersAction) -> None:
     export = sub.add_parser("export", help="write a graph as QuPath GeoJSON or tiatoolbox graph JSON")
     export.add_argument("graph", help="graph file written by `hmgdm demo` or `hmgdm_core.graph.save_graph`")
     export.add_argument("--out", required=True, help="output file (.geojson or .json)")
-    export.add_argument("--format", choices=("qupath", "tiatoolbox"), default="qupath",
-                        help="qupath: GeoJSON detections and edges (default); tiatoolbox: its graph JSON")
+    export.add_argument(
+        "--format",
+        choices=("qupath", "tiatoolbox"),
+        default="qupath",
+        help="qupath: GeoJSON detections and edges (default); tiatoolbox: its graph JSON",
+    )
     export.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     export.set_defaults(func=_export)

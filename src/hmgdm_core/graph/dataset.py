@@ -136,6 +136,8 @@ def dataset_from_folder(
     """
     import imageio.v3 as iio
 
+    from hmgdm_core.io.formats import check_png_depth
+
     config = config or GraphConfig()
     folder = Path(folder)
     index = folder / index_csv
@@ -145,6 +147,7 @@ def dataset_from_folder(
         rows = list(csv.DictReader(fh))
     records = []
     for done, row in enumerate(rows, start=1):
+        check_png_depth(folder / row[path_column])  # the decoder would keep the high byte of 16-bit tiles
         image = iio.imread(folder / row[path_column])
         if image.ndim == 3 and image.shape[2] == 4:
             image = image[..., :3]

@@ -19,7 +19,7 @@ import numpy as np
 from hmgdm_core.errors import SlideError
 from hmgdm_core.io.levels import Level, check_pixel_type
 
-__all__ = ["Opened", "detect_format", "open_image", "open_tiff", "open_zarr"]
+__all__ = ["Opened", "check_png_depth", "detect_format", "open_image", "open_tiff", "open_zarr"]
 
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -81,7 +81,7 @@ def detect_format(path: Path) -> str:
     if not head:
         raise SlideError(f"{path}: the file is empty.")
     raise SlideError(
-        f"{path}: unsupported format (first bytes {head!r}). Supported: TIFF/BigTIFF, OME-TIFF, "
+        f"{path}: unsupported format (its first bytes are not those of an image). Supported: TIFF/BigTIFF, OME-TIFF, "
         "Aperio SVS, zarr/OME-Zarr, PNG and JPEG. Convert other formats (e.g. NDPI, MRXS, CZI) "
         "to OME-TIFF with QuPath or bfconvert."
     )
@@ -226,6 +226,23 @@ def open_zarr(path: Path) -> Opened:
     return Opened("ome-zarr", levels, mpp, lambda: None)
 
 
+def check_png_depth(path: str | Path) -> None:
+    """Refuse a 16-bit PNG, whose decoder would silently keep only the high byte of each sample.
+
+    Raises
+    ------
+    SlideError
+        If the PNG header declares 16 bits per sample.
+    """
+    with open(path, "rb") as fh:
+        header = fh.read(26)  # signature (8), IHDR length and type (8), width, height (8), bit depth (1), ...
+    if header.startswith(_PNG_MAGIC) and header[12:16] == b"IHDR" and header[24] == 16:
+        raise SlideError(
+            f"{path}: is a 16-bit PNG; 8-bit RGB is required. Convert it with rounding, e.g. "
+            "`(img / 257).round().astype('uint8')` on the 16-bit data (tifffile or OpenCV keep it), and open that."
+        )
+
+
 def open_image(path: Path, fmt: str) -> Opened:
     """Decode a PNG or JPEG file whole (``fmt`` is ``"png"`` or ``"jpeg"``).
 
@@ -235,6 +252,8 @@ def open_image(path: Path, fmt: str) -> Opened:
     """
     import imageio.v3 as iio
 
+    if fmt == "png":
+        check_png_depth(path)
     try:
         image = np.asarray(iio.imread(path))
     except Exception as err:

@@ -8,6 +8,9 @@ uint8 boxes from it. The format-specific code that finds the levels lives in
 
 from __future__ import annotations
 
+import logging
+import sys
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +72,41 @@ def check_pixel_type(axes: str, shape: tuple[int, ...], dtype: np.dtype, source:
         )
 
 
+class _ZarrTeardownFilter(logging.Filter):
+    """Drops asyncio's reports of zarr's abandoned or failed chunk-read tasks (pending, or never retrieved)."""
+
+    _PREFIXES = ("Task was destroyed but it is pending", "Task exception was never retrieved")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith(self._PREFIXES) and "zarr" in message)
+
+
+_TEARDOWN_FILTER = _ZarrTeardownFilter()
+
+
+def _quiet_zarr_teardown() -> None:
+    """After a failed decode, silence the noise of zarr's other chunk reads of that call.
+
+    zarr decodes a box's chunks as concurrent tasks on its own event loop; when one fails, the others are
+    abandoned, and at exit asyncio reports each (two lines apiece, hundreds for a large read) after our
+    one-line error. The error itself already says what is wrong.
+    """
+    asyncio_log = logging.getLogger("asyncio")
+    if _TEARDOWN_FILTER not in asyncio_log.filters:
+        asyncio_log.addFilter(_TEARDOWN_FILTER)
+    warnings.filterwarnings("ignore", message="coroutine 'concurrent_map", category=RuntimeWarning)
+    if not getattr(sys.unraisablehook, "_drops_zarr", False):
+        previous = sys.unraisablehook
+
+        def hook(unraisable: Any) -> None:  # "Exception ignored in <coroutine concurrent_map...>" at teardown
+            if "concurrent_map" not in repr(unraisable.object):
+                previous(unraisable)
+
+        hook._drops_zarr = True  # type: ignore[attr-defined]
+        sys.unraisablehook = hook
+
+
 def _yxc_order(axes: str) -> list[int]:
     """Transpose order that brings the kept (Y, X, colour) axes of ``axes`` to (Y, X, colour)."""
     kept = [a for a in axes if a in "YX" + _CHANNEL_AXES]
@@ -124,6 +162,7 @@ class Level:
         try:
             block = np.asarray(self.array[index])
         except Exception as err:  # decoders raise many types; all mean the stored data is unusable
+            _quiet_zarr_teardown()
             raise SlideError(
                 f"{self.source}: could not decode pixels in rows {y0}:{y1}, columns {x0}:{x1} "
                 f"({type(err).__name__}: {err}). The file is probably truncated or corrupt; "

@@ -9,13 +9,19 @@ mapped back onto the slide.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
 from hmgdm_core.errors import RegionError
 
-__all__ = ["Region"]
+__all__ = ["MAX_MPP", "MIN_MPP", "Region"]
+
+MIN_MPP = 0.05
+"""Finest resolution accepted, µm per pixel: below any light microscope's (a 100x oil objective scans at ~0.1)."""
+MAX_MPP = 10_000.0
+"""Coarsest resolution accepted, µm per pixel (1 cm per pixel: a whole slide in a few pixels)."""
 
 
 @dataclass(frozen=True)
@@ -60,8 +66,15 @@ class Region:
             )
         if self.mpp is None:
             object.__setattr__(self, "mpp", float(self.base_mpp))
-        elif not (math.isfinite(self.mpp) and self.mpp > 0):
+        elif isinstance(self.mpp, bool) or not isinstance(self.mpp, numbers.Real) or not math.isfinite(self.mpp):
             raise RegionError(f"Region.mpp must be a positive number of µm per pixel, got {self.mpp!r}.")
+        if self.mpp > MAX_MPP:
+            raise RegionError(f"Region.mpp {self.mpp!r} µm/px is coarser than {MAX_MPP:g} µm/px: give µm per pixel.")
+        if not self.mpp >= min(MIN_MPP, self.base_mpp):  # never finer than the scan, nor than any microscope
+            raise RegionError(
+                f"Region.mpp {self.mpp!r} µm/px is finer than {MIN_MPP} µm/px (and than the slide's "
+                f"{self.base_mpp:g}): read at the slide's resolution or coarser (e.g. 0.25-2)."
+            )
 
     @property
     def downsample(self) -> float:

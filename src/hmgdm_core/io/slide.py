@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from pathlib import Path
 from types import TracebackType
 
@@ -11,9 +12,12 @@ import numpy as np
 from hmgdm_core.errors import SlideError
 from hmgdm_core.io.formats import Opened, detect_format, open_image, open_tiff, open_zarr
 from hmgdm_core.io.levels import Level
-from hmgdm_core.io.region import Region
+from hmgdm_core.io.region import MIN_MPP, Region
 
-__all__ = ["Slide", "open_slide"]
+__all__ = ["MAX_READ_PIXELS", "Slide", "open_slide"]
+
+MAX_READ_PIXELS = 2**30
+"""Most pixels one read may decode or return (~3 GiB as RGB; decoding that many takes about a minute)."""
 
 
 def open_slide(path: str | Path, *, mpp: float | None = None, series: int = 0) -> Slide:
@@ -47,9 +51,11 @@ def open_slide(path: str | Path, *, mpp: float | None = None, series: int = 0) -
         opened = open_zarr(path)
     else:
         opened = open_image(path, fmt)
-    if mpp is not None and not (math.isfinite(mpp) and mpp > 0):
+    if mpp is not None and (
+        isinstance(mpp, bool) or not isinstance(mpp, numbers.Real) or not (math.isfinite(mpp) and mpp >= MIN_MPP)
+    ):
         opened.close()
-        raise SlideError(f"mpp must be a positive number of µm per pixel, got {mpp!r}.")
+        raise SlideError(f"mpp must be a positive number of µm per pixel (≥ {MIN_MPP}), got {mpp!r}.")
     return Slide(path, opened, mpp)
 
 
@@ -101,7 +107,7 @@ class Slide:
         if self._mpp is None:
             raise SlideError(
                 f"{self.path}: the file does not state its resolution (µm per pixel). Pass it: "
-                "open_slide(path, mpp=0.25) for 40x, 0.5 for 20x, or `--mpp` on the command line."
+                "open_slide(path, mpp=0.25) for 40x, 0.5 for 20x, or `--slide-mpp` on the command line."
             )
         return float(self._mpp)
 
@@ -187,6 +193,8 @@ class Slide:
             raise SlideError(
                 f"{self.path}: level {level} does not exist; the slide has levels 0..{len(self.levels) - 1}."
             )
+        dy, dx = self.levels[level].downsample
+        self._check_budget(round(height / dy) * round(width / dx), f"level {level}")
         return self._read_level_box(self.levels[level], region)
 
     def thumbnail(self, max_size: int = 1024) -> np.ndarray:
@@ -214,14 +222,29 @@ class Slide:
         x0 = min(round(region.x / dx), x1 - 1)
         return level.read(y0, y1, x0, x1)
 
+    def _check_budget(self, pixels: int, what: str) -> None:
+        """Refuse a read that would decode more than :data:`MAX_READ_PIXELS` pixels (minutes, gigabytes)."""
+        if pixels > MAX_READ_PIXELS:
+            side = math.isqrt(MAX_READ_PIXELS)
+            raise SlideError(
+                f"{self.path}: this read would decode {pixels:,} pixels of {what} (slide {self.shape[0]:,} x "
+                f"{self.shape[1]:,} px), over the budget of {MAX_READ_PIXELS:,} (about {side:,}²). Read a smaller "
+                "region or at a coarser mpp; a slide without a pyramid can only be read in parts."
+            )
+
     def _read_resampled(self, region: Region) -> np.ndarray:
         """Read ``region`` at ``region.shape``, from the finest level not coarser than needed."""
         downsample = region.downsample
         index = max(i for i, lv in enumerate(self.levels) if i == 0 or max(lv.downsample) <= downsample * 1.001)
         level = self.levels[index]
         out_shape = region.shape
+        dy, dx = level.downsample
+        self._check_budget(
+            max(out_shape[0] * out_shape[1], round(region.height / dy) * round(region.width / dx)), f"level {index}"
+        )
         factor = downsample / max(level.downsample)
-        block = math.floor(factor + 1e-6)
+        # A block never exceeds the box (a huge mpp asks for one pixel, averaged over the whole box).
+        block = min(math.floor(factor + 1e-6), max(1, round(region.height / dy)), max(1, round(region.width / dx)))
         image = self._block_mean(level, region, block) if block >= 2 else self._read_level_box(level, region)
         if image.shape[:2] == out_shape:
             return image

@@ -126,9 +126,15 @@ def save_entity_vae(path: str | os.PathLike[str], vae: EntityVAE) -> Path:
 
 def load_entity_vae(path: str | os.PathLike[str], device: torch.device | str = "cpu") -> EntityVAE:
     """Read a VAE saved by :func:`save_entity_vae` with ``weights_only=True``; returned frozen, in eval mode."""
-    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-    vae = EntityVAE(VAEConfig(**json.loads(payload["config"])))
-    vae.load_state_dict(payload["model"])
+    try:
+        payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+        vae = EntityVAE(VAEConfig(**json.loads(payload["config"])))
+        vae.load_state_dict(payload["model"])
+    except InputError:
+        raise
+    except Exception as error:  # truncated, not a torch file, keys missing, shapes that do not fit
+        message = " ".join(str(error).split())[:300] or type(error).__name__
+        raise InputError(f"{path} is not a readable entity VAE ({type(error).__name__}: {message})") from None
     vae.requires_grad_(False)
     return vae.to(device).eval()
 

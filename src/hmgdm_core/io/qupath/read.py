@@ -123,7 +123,12 @@ def read_qupath(
         content = loads(path.read_bytes())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise GeoJSONError(f"{path} is not a JSON file: {exc}.") from exc
-    return parse_qupath(content, image_shape)
+    except RecursionError:  # arrays or objects nested thousands deep: no GeoJSON is
+        raise GeoJSONError(f"{path} nests JSON arrays or objects too deeply to be GeoJSON.") from None
+    try:
+        return parse_qupath(content, image_shape)
+    except RecursionError:
+        raise GeoJSONError(f"{path} nests its geometry too deeply to be QuPath GeoJSON.") from None
 
 
 def parse_qupath(content: object, image_shape: tuple[int, int] | None = None) -> list[QuPathObject]:
