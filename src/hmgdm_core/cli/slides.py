@@ -91,12 +91,12 @@ def _embed(args: argparse.Namespace) -> int:
             model, inputs, _ = load_embedder(args.checkpoint)
             dataset = GraphDataset([r for f in files for r in GraphDataset.load(f).records])
             arrays = embedding_arrays(model, dataset, args.batch_size, args.device, bars, inputs)
-            with atomic_path(args.out) as temporary, temporary.open("wb") as fh:
-                np.savez(fh, **arrays)
         else:
             results = embed_datasets(args.checkpoint, files, args.out, batch_size=args.batch_size,
                                      device=args.device, overwrite=args.overwrite, progress=bars)
     if one_file:
+        with atomic_path(args.out) as temporary, temporary.open("wb") as fh:
+            np.savez(fh, **arrays)
         ready = " with labels and groups (ready for `hmgdm classify`)" if {"labels", "groups"} <= set(arrays) else ""
         shape = arrays["embeddings"].shape
         print(f"{shape[0]} embeddings of {shape[1]} numbers written to {args.out}{ready}")
