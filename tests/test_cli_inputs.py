@@ -15,13 +15,25 @@ from hmgdm_core.graph import GraphDataset
 from hmgdm_core.train import PretrainConfig, drain, load_checkpoint, pretrain
 
 HMGDM = shutil.which("hmgdm") or pytest.fail("the hmgdm console script is not installed")
-TINY = {"feature_dim": 192, "embed_dim": 16, "hidden_dim": 8, "latent_mlp_dim": 4, "time_mlp_dim": 16,
-        "block_mlp_dim": 4, "head_dims": [8, 16]}
+TINY = {
+    "feature_dim": 192,
+    "embed_dim": 16,
+    "hidden_dim": 8,
+    "latent_mlp_dim": 4,
+    "time_mlp_dim": 16,
+    "block_mlp_dim": 4,
+    "head_dims": [8, 16],
+}
 
 
 def hmgdm(*args, status=0):
-    result = subprocess.run([HMGDM, *map(str, args)], capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    result = subprocess.run(
+        [HMGDM, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert result.returncode == status, result.stdout + result.stderr
     if status:
         errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
@@ -80,8 +92,11 @@ def test_embed_pool_gives_one_row_per_dataset(tmp_path, small_patch_graphs):
     hmgdm("embed", tmp_path / "run", *datasets, "--out", tmp_path / "rows.npz")
     hmgdm("embed", tmp_path / "run", *datasets, "--out", tmp_path / "mean.npz", "--pool", "mean")
     hmgdm("embed", tmp_path / "run", *datasets, "--out", tmp_path / "max.npz", "--pool", "max")
-    with np.load(tmp_path / "rows.npz") as rows, np.load(tmp_path / "mean.npz") as mean, \
-            np.load(tmp_path / "max.npz") as top:
+    with (
+        np.load(tmp_path / "rows.npz") as rows,
+        np.load(tmp_path / "mean.npz") as mean,
+        np.load(tmp_path / "max.npz") as top,
+    ):
         assert mean["embeddings"].shape == (2, rows["embeddings"].shape[1])
         np.testing.assert_allclose(mean["embeddings"][0], rows["embeddings"][:2].mean(0), rtol=1e-6)
         np.testing.assert_allclose(top["embeddings"][1], rows["embeddings"][2:].max(0), rtol=1e-6)
@@ -149,4 +164,3 @@ def test_damaged_checkpoints_and_vae_files_are_input_errors(tmp_path, small_patc
     GraphDataset.from_graphs(small_patch_graphs).save(tmp_path / "g.pt")
     result = hmgdm("embed", good.parent, tmp_path / "g.pt", "--out", tmp_path / "e.npz", status=2)
     assert "is not a readable entity VAE" in result.stderr
-

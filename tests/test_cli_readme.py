@@ -48,8 +48,12 @@ def kather_subset(kather_dir: Path, out: Path) -> None:
 
 def test_readme_kather_block_runs_as_written(tmp_path, kather_dir):
     commands = readme_commands()
-    assert [c[:2] for c in commands] == [["hmgdm", "graph"], ["hmgdm", "pretrain"], ["hmgdm", "embed"],
-                                         ["hmgdm", "classify"]]
+    assert [c[:2] for c in commands] == [
+        ["hmgdm", "graph"],
+        ["hmgdm", "pretrain"],
+        ["hmgdm", "embed"],
+        ["hmgdm", "classify"],
+    ]
     kather_subset(kather_dir, tmp_path / "kather2016-crc-texture")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     outputs = []

@@ -17,9 +17,18 @@ from hmgdm_core.train import load_checkpoint
 from hmgdm_core.train.run_folder import LOCK_FILE
 
 HMGDM = shutil.which("hmgdm") or pytest.fail("the hmgdm console script is not installed")
-TINY = {"model": {"feature_dim": 192, "embed_dim": 16, "hidden_dim": 8, "latent_mlp_dim": 4, "time_mlp_dim": 16,
-                  "block_mlp_dim": 4, "head_dims": [8, 16]},
-        "train": {"device": "cpu", "batch_size": 2, "lr": 1e-3}}
+TINY = {
+    "model": {
+        "feature_dim": 192,
+        "embed_dim": 16,
+        "hidden_dim": 8,
+        "latent_mlp_dim": 4,
+        "time_mlp_dim": 16,
+        "block_mlp_dim": 4,
+        "head_dims": [8, 16],
+    },
+    "train": {"device": "cpu", "batch_size": 2, "lr": 1e-3},
+}
 
 
 def hmgdm(*args, check_status=None, timeout=300):
@@ -48,9 +57,11 @@ def run_inputs(tmp_path, small_patch_graphs):
 
 
 def test_help_imports_neither_torch_nor_subcommand_code():
-    code = ("import sys; from hmgdm_core.cli import build_parser; build_parser(); "
-            "print(sorted(m for m in ('torch', 'torch_geometric', 'numpy', 'tqdm', 'hmgdm_core.train') "
-            "if m in sys.modules))")
+    code = (
+        "import sys; from hmgdm_core.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('torch', 'torch_geometric', 'numpy', 'tqdm', 'hmgdm_core.train') "
+        "if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
     assert "pretrain" in hmgdm("--help", check_status=0).stdout
@@ -63,17 +74,24 @@ def test_every_option_has_help():
 
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    missing = [f"{name} {action.dest}" for name, command in sub.choices.items() for action in command._actions
-               if not isinstance(action, argparse._HelpAction) and not action.help]
+    missing = [
+        f"{name} {action.dest}"
+        for name, command in sub.choices.items()
+        for action in command._actions
+        if not isinstance(action, argparse._HelpAction) and not action.help
+    ]
     assert missing == []
 
 
-@pytest.mark.parametrize(("options", "expected"), [
-    (["--batch-size", "-3"], "batch_size must be ≥ 1, got -3"),
-    (["--batch-size", "0"], "batch_size must be ≥ 1, got 0"),
-    (["--steps", "0"], "max_steps must be ≥ 1, got 0"),
-    (["--config", "missing.json"], "cannot read it"),
-])
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (["--batch-size", "-3"], "batch_size must be ≥ 1, got -3"),
+        (["--batch-size", "0"], "batch_size must be ≥ 1, got 0"),
+        (["--steps", "0"], "max_steps must be ≥ 1, got 0"),
+        (["--config", "missing.json"], "cannot read it"),
+    ],
+)
 def test_bad_values_are_one_line_errors(run_inputs, tmp_path, options, expected):
     graphs, _ = run_inputs
     line = one_line_error(hmgdm("pretrain", graphs, "--out", tmp_path / "run", *options))
@@ -81,13 +99,16 @@ def test_bad_values_are_one_line_errors(run_inputs, tmp_path, options, expected)
     assert not list((tmp_path / "run").glob("checkpoint-*.pt"))
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("{not json", "not valid JSON"),
-    ('{"train": {"batch_size": "4"}}', "TrainConfig.batch_size must be an integer, got '4'"),
-    ('{"train": {"lr": NaN}}', "TrainConfig.lr must be a finite number, got nan"),
-    ('{"mask": {"node_ratio": 1.5}}', "MaskConfig.node_ratio must be in [0.0, 1.0]"),
-    ('{"train": [1, 2]}', "TrainConfig must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"train": {"batch_size": "4"}}', "TrainConfig.batch_size must be an integer, got '4'"),
+        ('{"train": {"lr": NaN}}', "TrainConfig.lr must be a finite number, got nan"),
+        ('{"mask": {"node_ratio": 1.5}}', "MaskConfig.node_ratio must be in [0.0, 1.0]"),
+        ('{"train": [1, 2]}', "TrainConfig must be a JSON object"),
+    ],
+)
 def test_bad_config_files_are_one_line_errors(run_inputs, tmp_path, text, expected):
     graphs, _ = run_inputs
     (tmp_path / "bad.json").write_text(text)
@@ -140,8 +161,19 @@ def test_resume_refuses_a_changed_config_unless_allowed(run_inputs, tmp_path):
 
 def test_steps_runs_write_periodic_checkpoints(run_inputs, tmp_path):
     graphs, config = run_inputs
-    hmgdm("pretrain", graphs, "--out", tmp_path / "run", "--config", config, "--steps", "20", "--batch-size", "1",
-          check_status=0)
+    hmgdm(
+        "pretrain",
+        graphs,
+        "--out",
+        tmp_path / "run",
+        "--config",
+        config,
+        "--steps",
+        "20",
+        "--batch-size",
+        "1",
+        check_status=0,
+    )
     steps = [load_checkpoint(p).meta["step"] for p in sorted((tmp_path / "run").glob("checkpoint-*.pt"))]
     assert steps == [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]  # every tenth of the run, not only the last step
 
@@ -177,8 +209,19 @@ def test_a_signal_finishes_the_step_saves_and_exits_with_one_line(run_inputs, tm
 
 def test_minutes_is_a_wall_clock_budget(run_inputs, tmp_path):
     graphs, config = run_inputs
-    out = hmgdm("pretrain", graphs, "--out", tmp_path / "run", "--config", config, "--steps", "1000000",
-                "--minutes", "0.05", check_status=0).stdout
+    out = hmgdm(
+        "pretrain",
+        graphs,
+        "--out",
+        tmp_path / "run",
+        "--config",
+        config,
+        "--steps",
+        "1000000",
+        "--minutes",
+        "0.05",
+        check_status=0,
+    ).stdout
     assert "time budget of 0.05 min reached at step" in out
     step = int(out.split("reached at step ")[1].split(";")[0])
     assert 0 < step < 1_000_000 and load_checkpoint(tmp_path / "run").meta["step"] == step
@@ -197,8 +240,9 @@ def test_training_error_and_nan_features_are_one_line(run_inputs, tmp_path, smal
     graphs, config = run_inputs
     # Finite features whose squared error overflows float32: every loss is infinite, so training gives up.
     huge = save_edited(small_patch_graphs, tmp_path / "huge.pt", lambda i, x: torch.full_like(x, 1e30))
-    line = one_line_error(hmgdm("pretrain", huge, "--out", tmp_path / "r1", "--config", config, "--steps", "20"),
-                          status=1)
+    line = one_line_error(
+        hmgdm("pretrain", huge, "--out", tmp_path / "r1", "--config", config, "--steps", "20"), status=1
+    )
     assert "consecutive steps had a non-finite" in line
 
     def poison(i, x):

@@ -15,9 +15,19 @@ def huge_tiff(path, side=100_000, tile=1024):
     offsets_at = bits_at + 6
     counts_at = offsets_at + 4 * count
     data_at = counts_at + 4 * count
-    entries = [(256, 4, 1, side), (257, 4, 1, side), (258, 3, 3, bits_at), (259, 3, 1, 8), (262, 3, 1, 2),
-               (277, 3, 1, 3), (284, 3, 1, 1), (322, 4, 1, tile), (323, 4, 1, tile), (324, 4, count, offsets_at),
-               (325, 4, count, counts_at)]
+    entries = [
+        (256, 4, 1, side),
+        (257, 4, 1, side),
+        (258, 3, 3, bits_at),
+        (259, 3, 1, 8),
+        (262, 3, 1, 2),
+        (277, 3, 1, 3),
+        (284, 3, 1, 1),
+        (322, 4, 1, tile),
+        (323, 4, 1, tile),
+        (324, 4, count, offsets_at),
+        (325, 4, count, counts_at),
+    ]
     out = bytearray(b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", tags))
     for tag, kind, n, value in entries:
         packed = struct.pack("<HH", value, 0) if kind == 3 and n == 1 else struct.pack("<I", value)
@@ -38,6 +48,7 @@ def png16(path, rgb):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    )
     return path

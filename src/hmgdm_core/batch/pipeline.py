@@ -93,7 +93,8 @@ def _pretrain(dataset: GraphDataset, config: PretrainConfig, run: Path, resume: 
 
     checkpoint = None
     total = 0
-    for event in pretrain(dataset, config, run, resume=resume):
+    # No resume point: a fresh run (or --overwrite), which replaces any earlier run's checkpoints in the folder.
+    for event in pretrain(dataset, config, run, resume=resume, overwrite=resume is None):
         if isinstance(event, Started):
             total = event.total_steps
             if progress is not None:
