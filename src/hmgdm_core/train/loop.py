@@ -177,7 +177,7 @@ def _run(
         if changes and not allow_config_change:
             raise InputError(
                 f"{resume} was trained with other settings ({'; '.join(changes)}): resume with the "
-                "same config, or allow the change (--allow-config-change)"
+                "same config, or allow the change (allow_config_change=True, hmgdm pretrain --allow-config-change)"
             )
         resume_states(resume, model, optimizer, learning_rate, state)
         meta.update({k: state.meta[k] for k in meta})
