@@ -35,6 +35,12 @@ def test_latent_pretraining_and_embedding_go_through_the_runs_vae(graphs_file, t
     assert "fit the entity VAE in one process first" in capsys.readouterr().err and not run.exists()
     monkeypatch.delenv("WORLD_SIZE")
 
+    # --vae --steps 0 fits the VAE only (the step to take before torchrun); no pre-training step runs.
+    fitted_only = tmp_path / "vae-only"
+    assert main([*base[:2], "--out", str(fitted_only), *base[4:], "--steps", "0"]) == 0
+    assert (fitted_only / "vae.pt").is_file() and not list(fitted_only.glob("checkpoint-*.pt"))
+    capsys.readouterr()
+
     assert main([*base, "--steps", "1"]) == 0
     assert "entity VAE written" in capsys.readouterr().out
     vae = load_entity_vae(run / "vae.pt")
