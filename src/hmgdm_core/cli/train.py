@@ -16,12 +16,12 @@ if TYPE_CHECKING:
 __all__ = ["add_pretrain", "add_training_options", "pretrain_config", "vae_config"]
 
 
-def pretrain_config(args: argparse.Namespace) -> PretrainConfig:
-    """The config of ``--config`` (default: the paper's) with ``--steps``, ``--batch-size`` and ``--device`` set."""
+def pretrain_config(args: argparse.Namespace, base: PretrainConfig | None = None) -> PretrainConfig:
+    """The config of ``--config`` (else ``base``, else the paper's) with ``--steps``, ``--batch-size``, ``--device``."""
     from dataclasses import replace
     from pathlib import Path
 
-    config = PretrainConfig.from_json(Path(args.config).read_text()) if args.config else PretrainConfig()
+    config = PretrainConfig.from_json(Path(args.config).read_text()) if args.config else (base or PretrainConfig())
     changes = {k: v for k, v in (("max_steps", args.steps), ("batch_size", args.batch_size),
                                  ("device", args.device)) if v is not None}
     return replace(config, train=replace(config.train, **changes))
@@ -69,6 +69,28 @@ def _latent(dataset: Sequence[Data], args: argparse.Namespace,
     return inputs.graphs(dataset), replace(config, model=replace(config.model, feature_dim=latent_dim))
 
 
+def _init_checkpoint(args: argparse.Namespace) -> PretrainConfig | None:
+    """With ``--init``: resolve a bundled name to its verified file and return the config to continue with.
+
+    The network, masking and diffusion come from the init checkpoint (its weights only fit its own network);
+    the optimisation settings are a new run's (``TrainConfig()``), since the bundled run's length and learning
+    rate schedule are not the user's.
+    """
+    from dataclasses import replace
+
+    from hmgdm_core.errors import InputError
+    from hmgdm_core.pretrained import resolve_checkpoint
+    from hmgdm_core.train import TrainConfig, load_checkpoint
+
+    if args.init is None:
+        return None
+    if args.resume is not None or args.vae:
+        raise InputError("--init starts a new run on raw windows from a model's weights: not with --resume "
+                         "(continue a run) or --vae (a new feature space)")
+    args.init = str(resolve_checkpoint(args.init))
+    return replace(load_checkpoint(args.init).config, train=TrainConfig())
+
+
 def _pretrain(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
@@ -77,7 +99,8 @@ def _pretrain(args: argparse.Namespace) -> None:
     from hmgdm_core.graph import GraphDataset
     from hmgdm_core.train import Cancelled, CheckpointWritten, Finished, Started, StepDone, pretrain
 
-    config = pretrain_config(args)
+    init = _init_checkpoint(args)
+    config = pretrain_config(args, init)
     dataset = GraphDataset([r for f in dataset_files(args.datasets) for r in GraphDataset.load(f).records])
     if args.vae:
         dataset, config = _latent(dataset, args, config)
@@ -86,7 +109,7 @@ def _pretrain(args: argparse.Namespace) -> None:
     show = is_rank_zero()
     bar = None
     try:
-        for event in pretrain(dataset, config, args.out, resume=args.resume):
+        for event in pretrain(dataset, config, args.out, resume=args.resume, init=args.init):
             if isinstance(event, Started):
                 if show:
                     print(f"pre-training on {event.device}: {event.num_graphs} graphs, steps {event.start_step}"
@@ -129,4 +152,7 @@ def add_pretrain(sub: argparse._SubParsersAction) -> None:
     pretrain.add_argument("--out", default="hmgdm-pretrain", help="run folder for checkpoints")
     add_training_options(pretrain)
     pretrain.add_argument("--resume", default=None, help="checkpoint or run folder to continue")
+    pretrain.add_argument("--init", default=None, metavar="NAME_OR_RUN",
+                          help="start from these weights (a bundled model name, see `hmgdm pretrained list`, or a "
+                               "checkpoint) and continue pre-training on DATASET; its network settings are used")
     pretrain.set_defaults(func=_pretrain)

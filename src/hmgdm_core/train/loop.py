@@ -65,6 +65,7 @@ def pretrain(
     out_dir: str | PathLike[str] = "hmgdm-pretrain",
     *,
     resume: str | PathLike[str] | None = None,
+    init: str | PathLike[str] | None = None,
     cancel: CancelToken | None = None,
 ) -> Iterator[TrainEvent]:
     """Pre-train H-MGDM on entity graphs, yielding progress events.
@@ -85,6 +86,10 @@ def pretrain(
         Folder for ``checkpoint-<step>.pt`` files and ``config.json``.
     resume : str or PathLike, optional
         A checkpoint (or run folder) to continue from; its data fingerprint must match ``dataset``.
+    init : str or PathLike, optional
+        A checkpoint (or run folder, or bundled model file) whose weights start this run instead of a random
+        initialisation: continued pre-training on other data. Its model config must equal ``config.model``;
+        optimiser, learning rate and step start afresh. Not together with ``resume``.
     cancel : CancelToken, optional
         Checked before every step; cancelling writes a checkpoint and yields :class:`Cancelled`.
 
@@ -118,6 +123,14 @@ def pretrain(
         "skipped_steps": 0,
         "consecutive_bad": 0,
     }
+    if init is not None:
+        if resume is not None:
+            raise InputError("pass either resume (continue this run) or init (start a new run from weights)")
+        start = load_checkpoint(init, device)
+        if start.config.model != config.model:
+            raise InputError(f"{init} has another model config than this run: use its config.model")
+        model.load_state_dict(start.model.state_dict())
+        meta["init"] = str(init)
     if resume is not None:
         state = load_checkpoint(resume, device)
         if state.config.model != config.model or state.meta["data_fingerprint"] != fingerprint:
