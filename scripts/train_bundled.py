@@ -31,12 +31,13 @@ from pathlib import Path
 
 import torch
 
+from hmgdm_core.cli.pretrained import format_card
 from hmgdm_core.graph import GraphConfig, GraphDataset
 from hmgdm_core.graph.dataset import dataset_from_folder, dataset_from_region
 from hmgdm_core.info import environment_report
 from hmgdm_core.io import open_slide
 from hmgdm_core.io.atomic import write_text_atomic
-from hmgdm_core.pretrained import DEFAULT_PRETRAINED, export_pretrained
+from hmgdm_core.pretrained import DEFAULT_PRETRAINED, export_pretrained, list_pretrained, model_card
 from hmgdm_core.pretrained.registry import models_dir
 from hmgdm_core.sample import sample_slide_path
 from hmgdm_core.train import Cancelled, CancelToken, Finished, PretrainConfig, StepDone, pretrain
@@ -129,6 +130,14 @@ def representation_rows(data_dir: Path, name: str, cache: Path) -> dict:
     return {"command": f"OMP_NUM_THREADS=1 {shown}", **summary}
 
 
+def write_docs_cards(page: Path = REPO / "docs" / "pretrained.md") -> None:
+    """Rewrite the model cards section of the docs page (between its ``<!-- cards -->`` markers)."""
+    head, rest = page.read_text(encoding="utf-8").split("<!-- cards -->\n", 1)
+    tail = rest.split("<!-- /cards -->", 1)[1]
+    cards = "".join(f"```text\n{format_card(model_card(n))}\n```\n\n" for n in list_pretrained())
+    write_text_atomic(page, f"{head}<!-- cards -->\n{cards}<!-- /cards -->{tail}")
+
+
 def git_commit() -> str | None:
     """The repository's HEAD commit, when run from a git checkout."""
     found = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
@@ -214,6 +223,7 @@ def main() -> None:
         write_text_atomic(target.with_suffix(".json"), json.dumps(written, indent=2, ensure_ascii=False) + "\n")
         rows = {k: round(v["macro_f1"][0], 1) for k, v in written["representation"]["results"].items()}
         print(f"representation macro-F1 %: {rows}")
+    write_docs_cards()
     print(
         json.dumps(
             {
