@@ -186,6 +186,7 @@ def main() -> None:
 
     run = Path(tempfile.mkdtemp(prefix="hmgdm-bundled-run-"))
     checkpoint, steps, wall = train(dataset, config, None if args.minutes is None else 60 * args.minutes, run)
+    print(f"trained {steps} steps in {wall:.0f} s: {checkpoint}", flush=True)
     report = environment_report()
     # Every 150th Kather tile: a fixed, class-spread subset for the fp16 check.
     probe = kather[list(range(0, len(kather), 150))]

@@ -220,3 +220,14 @@ def test_export_refuses_bad_names_and_the_size_budget(tiny_run, small_patch_grap
     with pytest.raises(InputError, match="narrower network"):
         export_pretrained(tiny_run, "tiny", {}, small_patch_graphs, tmp_path)
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_docs_page_shows_every_card_as_it_is():
+    """``scripts/train_bundled.py`` rewrites the cards section; a hand-edited or stale card fails here."""
+    from pathlib import Path
+
+    from hmgdm_core.cli.pretrained import format_card
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "pretrained.md").read_text(encoding="utf-8")
+    for name in list_pretrained():
+        assert format_card(model_card(name)) in page, name

@@ -23,10 +23,12 @@ __all__ = ["FP16_TOLERANCE", "MAX_BUNDLED_BYTES", "embedding_difference", "expor
 
 MAX_BUNDLED_BYTES = 25_000_000
 """Budget of all bundled weights files together (the wheel must stay small)."""
-FP16_TOLERANCE = 1e-3
+FP16_TOLERANCE = 1e-2
 """Largest relative change ‖e16 − e32‖ / ‖e32‖ of the patch embeddings for which weights are stored in fp16.
-fp16 keeps 11 significant bits (relative rounding 4.9e-4 per weight), so a tolerance near that means half
-precision adds no more than its own rounding, far below what a linear probe can tell apart."""
+fp16 keeps 11 significant bits (rounding ≤ 4.9e-4 per weight); through the network's layers that gives patch
+embeddings changed by a few 1e-3 (2.4e-3 measured on the first bundled model, 2.3e-4 at random init). A 1 %
+perturbation of standardised features is far below what a linear probe resolves (its fold-to-fold spread on
+Kather is several % of macro-F1), while a real loss of precision (e.g. fp16 overflow) shows up as ≫ 1 %."""
 
 
 def _stored(payload: dict[str, Any], half: bool) -> dict[str, Any]:
