@@ -30,8 +30,9 @@ from hmgdm_core.pretrained.export import FP16_TOLERANCE, MAX_BUNDLED_BYTES
 from hmgdm_core.train import PretrainConfig, TrainConfig, drain, load_checkpoint, pretrain
 
 KATHER_MPP = 0.495
-# Two tissue classes, 16 tiles each, spread evenly over each class's rows of index.csv: a fixed subset.
-PAIR, PER_CLASS = ("TUMOR", "STROMA"), 16
+# The fixed probe subset: 30 tiles of each of the 8 classes, spread evenly over index.csv. Smaller subsets are
+# dominated by which tiles they hold: with 12 per class the first (127-step) bundled model scored below random.
+PER_CLASS = 30
 # For the small patch graphs of conftest (8² windows: F = 192).
 TINY = ModelConfig(
     feature_dim=192,
@@ -57,15 +58,15 @@ def random_init(bundled):
 
 
 @pytest.fixture(scope="module")
-def kather_pair(kather_dir, tmp_path_factory):
-    """Tissue graphs (the bundled model's graph settings) of a fixed two-class subset of Kather tiles."""
+def kather_subset(kather_dir, tmp_path_factory):
+    """Tissue graphs (the bundled model's graph settings) of a fixed subset: every class, tiles spread evenly."""
     with (kather_dir / "index.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     picked = []
-    for name in PAIR:
-        members = [r for r in rows if r["class_name"] == name]
+    for label in sorted({r["class_index"] for r in rows}, key=int):
+        members = [r for r in rows if r["class_index"] == label]
         picked += [members[i] for i in np.linspace(0, len(members) - 1, PER_CLASS).round().astype(int)]
-    folder = tmp_path_factory.mktemp("kather-pair")
+    folder = tmp_path_factory.mktemp("kather-subset")
     (folder / "index.csv").write_text(
         "path,class_index,slide\n"
         + "".join(f"{kather_dir / r['path']},{r['class_index']},{r['slide']}\n" for r in picked)
@@ -137,15 +138,18 @@ def test_names_resolve_but_never_shadow_a_path(tmp_path, monkeypatch):
     assert resolve_checkpoint("run/checkpoint-00000001.pt").name == "checkpoint-00000001.pt"
 
 
-def test_bundled_embeddings_separate_two_kather_classes_better_than_random(bundled, random_init, kather_pair):
-    labels = kather_pair.labels
-    assert sorted(np.unique(labels, return_counts=True)[1]) == [PER_CLASS, PER_CLASS]
-    trained = embed_dataset(bundled.model, kather_pair, device="cpu").patch
-    untrained = embed_dataset(random_init, kather_pair, device="cpu").patch
-    assert trained.shape == (2 * PER_CLASS, 4 * bundled.config.model.hidden_dim) and np.isfinite(trained).all()
+def test_bundled_embeddings_separate_kather_classes_better_than_random(bundled, kather_subset):
+    labels = kather_subset.labels
+    assert np.unique(labels, return_counts=True)[1].tolist() == [PER_CLASS] * 8
+    trained = embed_dataset(bundled.model, kather_subset, device="cpu").patch
+    assert trained.shape == (8 * PER_CLASS, 4 * bundled.config.model.hidden_dim) and np.isfinite(trained).all()
     trained_accuracy = nearest_centroid_accuracy(trained, labels)
-    untrained_accuracy = nearest_centroid_accuracy(untrained, labels)
-    assert trained_accuracy > untrained_accuracy, (trained_accuracy, untrained_accuracy)
+    # Better than every one of three random initialisations of the same network, not just a lucky one.
+    for seed in range(3):
+        torch.manual_seed(seed)
+        untrained = embed_dataset(HMGDM(bundled.config.model).eval(), kather_subset, device="cpu").patch
+        untrained_accuracy = nearest_centroid_accuracy(untrained, labels)
+        assert trained_accuracy > untrained_accuracy, (seed, trained_accuracy, untrained_accuracy)
 
 
 def test_bundled_reconstructs_the_sample_better_than_random(bundled, random_init, sample_svs):
@@ -167,7 +171,7 @@ def test_bundled_reconstructs_the_sample_better_than_random(bundled, random_init
     assert error(bundled.model) < error(random_init)
 
 
-def test_init_starts_a_new_run_from_the_bundled_weights(bundled, kather_pair, tmp_path):
+def test_init_starts_a_new_run_from_the_bundled_weights(bundled, kather_subset, tmp_path):
     # lr 0: one step changes nothing, so the run's weights are exactly the bundled ones.
     config = PretrainConfig(
         model=bundled.config.model,
@@ -175,7 +179,7 @@ def test_init_starts_a_new_run_from_the_bundled_weights(bundled, kather_pair, tm
         diffusion=bundled.config.diffusion,
         train=TrainConfig(batch_size=2, max_steps=1, lr=0.0, device="cpu"),
     )
-    finished = drain(pretrain(kather_pair, config, tmp_path / "run", init=pretrained_path(DEFAULT_PRETRAINED)))
+    finished = drain(pretrain(kather_subset[:8], config, tmp_path / "run", init=pretrained_path(DEFAULT_PRETRAINED)))
     state = load_checkpoint(finished.checkpoint)
     assert state.meta["step"] == 1 and state.meta["init"].endswith(f"{DEFAULT_PRETRAINED}.pt")
     for key, value in bundled.model.state_dict().items():
@@ -183,14 +187,14 @@ def test_init_starts_a_new_run_from_the_bundled_weights(bundled, kather_pair, tm
     with pytest.raises(InputError, match="another model config"):
         drain(
             pretrain(
-                kather_pair,
+                kather_subset[:8],
                 PretrainConfig(model=replace(TINY, feature_dim=3072)),
                 tmp_path / "x",
                 init=finished.checkpoint,
             )
         )
     with pytest.raises(InputError, match="either resume"):
-        drain(pretrain(kather_pair, config, tmp_path / "y", init=finished.checkpoint, resume=finished.checkpoint))
+        drain(pretrain(kather_subset[:8], config, tmp_path / "y", init=finished.checkpoint, resume=finished.checkpoint))
 
 
 @pytest.fixture(scope="module")
