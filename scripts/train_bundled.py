@@ -40,7 +40,7 @@ from hmgdm_core.io.atomic import write_text_atomic
 from hmgdm_core.pretrained import DEFAULT_PRETRAINED, export_pretrained, list_pretrained, model_card
 from hmgdm_core.pretrained.registry import models_dir
 from hmgdm_core.sample import sample_slide_path
-from hmgdm_core.train import Cancelled, CancelToken, Finished, PretrainConfig, StepDone, pretrain
+from hmgdm_core.train import Cancelled, CancelToken, Finished, PretrainConfig, StepDone, pretrain, resolve_device
 
 REPO = Path(__file__).resolve().parents[1]
 KATHER_MPP = 0.495
@@ -202,7 +202,7 @@ def main() -> None:
         "graph_build_s": round(graphs_s, 1),
         "hardware": {
             "platform": platform.platform(),
-            "device": str(config.train.device),
+            "device": str(resolve_device(config.train.device)),
             "cpu": report["cpu"],
             "cuda": report["cuda"],
             "torch": torch.__version__,
