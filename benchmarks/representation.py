@@ -37,6 +37,7 @@ from hmgdm_core.graph.dataset import GraphDataset, dataset_from_folder
 from hmgdm_core.info import environment_report, format_report
 from hmgdm_core.masking import MaskConfig
 from hmgdm_core.model import HMGDM, ModelConfig
+from hmgdm_core.pretrained import DEFAULT_PRETRAINED, load_pretrained, model_card
 from hmgdm_core.train import Cancelled, CancelToken, Finished, PretrainConfig, TrainConfig, load_checkpoint, pretrain
 from hmgdm_core.vae import VAEConfig
 from hmgdm_core.vae.fit import fit_entity_vae, latent_graph, load_entity_vae
@@ -68,6 +69,7 @@ METHODS = {
     "official-mask": ("(6) H-MGDM, official (leaky) masking", replace(BASE, mask=MaskConfig(mode="official"))),
     "vae-latent": ("(7) H-MGDM on entity-VAE latents", BASE),
     "hmgdm": ("H-MGDM default (raw windows)", BASE),
+    "bundled": ("frozen bundled model (hmgdm_core.pretrained), trained outside the budget", None),
 }
 
 
@@ -161,9 +163,15 @@ def latent_dataset(graphs: GraphDataset, seconds: float, out_dir: Path) -> tuple
     return latent, steps, fitted - start, time.perf_counter() - fitted
 
 
-def run_method(name: str, dataset: GraphDataset, budget: float, work: Path) -> tuple[np.ndarray, str]:
+def run_method(
+    name: str, dataset: GraphDataset, budget: float, work: Path, bundled: str = DEFAULT_PRETRAINED
+) -> tuple[np.ndarray, str]:
     """Embeddings (G, d) of one method and a note on its pre-training (time, steps)."""
     config = METHODS[name][1]
+    if name == "bundled":
+        card = model_card(bundled)
+        note = f"{bundled}: {card['steps']} steps, {card['wall_time_s']:.0f} s ({card['date']})"
+        return embed_dataset(load_pretrained(bundled).model, dataset, device="cpu").patch, note
     if name == "handcrafted":
         return pooled_measurements(dataset), "none"
     if name == "random-init":
@@ -199,6 +207,7 @@ def main() -> None:
     parser.add_argument("--group-column", default="slide")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "hmgdm-representation")
     parser.add_argument("--out", type=Path, help="write the Markdown table here (e.g. docs/representation.md)")
+    parser.add_argument("--bundled", default=DEFAULT_PRETRAINED, help="bundled model of the `bundled` row")
     args = parser.parse_args()
     torch.set_num_threads(1)
     budget, folds = (5.0, 2) if args.quick else (60 * args.minutes, args.folds)
@@ -213,7 +222,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="hmgdm-representation-"))
     results = {}
     for name in args.methods:
-        embeddings, note = run_method(name, dataset, budget, work)
+        embeddings, note = run_method(name, dataset, budget, work, args.bundled)
         results[name] = {**probe(embeddings, labels, groups, keep, folds), "pretraining": note}
         accuracy = results[name]["accuracy"]
         print(f"{name}: accuracy {accuracy[0]:.1f} ± {accuracy[1]:.1f} % (pre-training: {note})", flush=True)

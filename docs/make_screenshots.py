@@ -5,7 +5,8 @@
 Each screenshot is what a person sees after the steps the tutorial describes: open the sample,
 draw a rectangle, build the nuclei graph; then train on the region (progress and loss); then
 show the mask schedule of the first patch graph (entities, nodes and edges coloured by role);
-reconstruct the region's noised entities (reconstruction beside the noised view); embed the
+reconstruct the region's noised entities with the bundled model, before any training, and with the trained one
+(reconstruction beside the noised view); embed the
 region's patches with the trained model and colour them by k-means cluster; mark a few dark
 (cell-dense) and pale patches and fine-tune the attention classifier, showing its attention per entity.
 """
@@ -40,7 +41,7 @@ def main() -> None:
     from napari_hmgdm._widgets.graph_widget import GraphWidget
     from napari_hmgdm._widgets.patch_widget import PatchWidget
     from napari_hmgdm._widgets.reconstruction_widget import ReconstructionWidget
-    from napari_hmgdm._widgets.train_widget import LATENT, TrainState, TrainWidget
+    from napari_hmgdm._widgets.train_widget import LATENT, SCRATCH, TrainState, TrainWidget
 
     OUT.mkdir(exist_ok=True)
     app = QApplication.instance() or QApplication([])
@@ -94,13 +95,6 @@ def main() -> None:
         for name in ("mask schedule entities", "mask schedule nodes", "mask schedule edges"):
             viewer.layers[name].visible = False
 
-        rebuild = ReconstructionWidget(viewer)
-        dock(rebuild, "Diffusion reconstructions")
-        rebuild.checkpoint.value = str(train.checkpoint)
-        rebuild.t.value = 600
-        rebuild.run_button.native.click()
-        wait(app, lambda: rebuild.result is not None and rebuild._worker is None)
-
         def show_side_by_side() -> None:
             noised = viewer.layers["noised (t=600)"]
             noised.visible = True
@@ -109,6 +103,19 @@ def main() -> None:
             viewer.scene.camera.center = ((y + h / 2) * MPP, (x + w + 20) * MPP)
             viewer.scene.camera.zoom = 1.1
 
+        # The widget's default checkpoint is the bundled pre-trained model: reconstructions before any training.
+        rebuild = ReconstructionWidget(viewer)
+        dock(rebuild, "Diffusion reconstructions")
+        rebuild.t.value = 600
+        rebuild.run_button.native.click()
+        wait(app, lambda: rebuild.result is not None and rebuild._worker is None)
+        show_side_by_side()
+        viewer.screenshot(str(OUT / "reconstruction_bundled.png"), canvas_only=False, flash=False)
+
+        rebuild.checkpoint.value = str(train.checkpoint)
+        rebuild.result = None
+        rebuild.run_button.native.click()
+        wait(app, lambda: rebuild.result is not None and rebuild._worker is None)
         show_side_by_side()
         viewer.screenshot(str(OUT / "reconstruction.png"), canvas_only=False, flash=False)
         for layer in list(viewer.layers):
@@ -156,6 +163,7 @@ def main() -> None:
         for layer in viewer.layers:
             layer.visible = layer is image or layer is shapes
         train.checkpoint = None  # a new run on latents, not a resume of the raw-window model
+        train.start_from.value = SCRATCH  # the bundled model reads raw windows
         train.features.value = LATENT
         for name, value in {"base_channels": 8, "latent_channels": 4, "batch_size": 32, "steps": 60}.items():
             getattr(train.vae_settings, name).value = value

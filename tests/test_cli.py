@@ -11,6 +11,7 @@ from hmgdm_core.cli import main
 from hmgdm_core.demo import run_demo
 from hmgdm_core.downstream import ClassificationData, SurvivalData, save_classification_npz, save_survival_npz
 from hmgdm_core.graph import GraphDataset, load_graph
+from hmgdm_core.pretrained import DEFAULT_PRETRAINED, load_pretrained
 from hmgdm_core.train import load_checkpoint
 
 
@@ -52,6 +53,10 @@ def test_demo_runs_the_pipeline(tmp_path):
     assert load_checkpoint(next((tmp_path / "pretrain").glob("checkpoint-*24.pt"))).meta["step"] == 24
     with np.load(tmp_path / "embeddings.npz") as f:
         assert f["embeddings"].ndim == 2 and np.isfinite(f["embeddings"]).all()
+    # The embeddings come from the bundled model, and the report says so.
+    assert summary["embedding_model"] == DEFAULT_PRETRAINED and f"bundled pre-trained model {DEFAULT_PRETRAINED}" in out
+    with np.load(tmp_path / "embeddings.npz") as f:
+        assert f["embeddings"].shape[1] == 4 * load_pretrained(DEFAULT_PRETRAINED).config.model.hidden_dim
 
 
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys):

@@ -30,6 +30,7 @@ API_ENTRIES = {
     "api/overlays.md": ["hmgdm_core.overlays.cluster_patches", "hmgdm_core.overlays.MaskSchedule"],
     "api/qupath.md": ["hmgdm_core.io.qupath.read_qupath", "hmgdm_core.io.qupath.write_qupath"],
     "api/batch.md": ["hmgdm_core.batch.run_pipeline", "hmgdm_core.batch.build_graphs"],
+    "api/pretrained.md": ["hmgdm_core.pretrained.load_pretrained", "hmgdm_core.pretrained.export_pretrained"],
 }
 
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)

@@ -71,6 +71,12 @@ def test_wheel_contents(wheel):
     assert "napari_hmgdm/napari.yaml" in names
     assert "hmgdm_core/data/CMU-1-Small-Region.svs" in names
     assert "hmgdm_core/data/CMU-1-Small-Region.README.md" in names
+    from hmgdm_core.pretrained import list_pretrained
+
+    assert list_pretrained()
+    for name in list_pretrained():  # the bundled models and their cards ship as package data
+        for suffix in (".pt", ".json"):
+            assert f"hmgdm_core/pretrained/models/{name}{suffix}" in names
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "napari-hmgdm = napari_hmgdm:napari.yaml" in entry_points
     assert "hmgdm = hmgdm_core.cli:main" in entry_points

@@ -57,6 +57,8 @@ class TrainRequest:
     """Run folder for checkpoints and the config."""
     resume: Path | None = None
     """Checkpoint to continue from."""
+    init: Path | None = None
+    """Checkpoint whose weights start a new run (e.g. the bundled model); ``None``: random weights."""
     vae_config: VAEConfig | None = None
     """Fit an entity VAE with these settings first and pre-train on its latents; ``None``: raw windows."""
 
@@ -118,7 +120,8 @@ def train_job(
         inputs = model_inputs(request.vae_config.latent_dim, request.out_dir, vae_path)
         graphs = inputs.graphs(dataset)
         config = replace(config, model=replace(config.model, feature_dim=request.vae_config.latent_dim))
-    yield from _batched(pretrain(graphs, config, request.out_dir, resume=request.resume, cancel=cancel),
+    yield from _batched(pretrain(graphs, config, request.out_dir, resume=request.resume, init=request.init,
+                                  cancel=cancel),
                         min_interval_s)
 
 

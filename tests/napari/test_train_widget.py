@@ -11,7 +11,7 @@ from scipy import ndimage
 from hmgdm_core.overlays import MaskScheduleRecorder
 from hmgdm_core.train import load_checkpoint
 from hmgdm_core.vae import VAEFinished
-from napari_hmgdm._widgets.train_widget import LATENT, RAW, TrainState, TrainWidget
+from napari_hmgdm._widgets.train_widget import LATENT, RAW, SCRATCH, TrainState, TrainWidget
 
 # A network small enough for a few CPU steps per second; every other setting is the widget's.
 SMALL_MODEL = {"embed_dim": 64, "hidden_dim": 32, "latent_mlp_dim": 16, "time_mlp_dim": 64, "block_mlp_dim": 32}
@@ -27,6 +27,7 @@ def widget(slide_viewer, tmp_path):
     widget.picker.mpp.value = 1.0
     widget.patch_size.value = 64  # 512² level-0 px at 1 µm/px -> 255² px -> 9 patches
     widget.out_dir.value = str(tmp_path / "runs")
+    widget.start_from.value = SCRATCH  # these tests train the form's small network (the bundled start has its own)
     for name, value in SMALL_MODEL.items():
         getattr(widget.model_settings, name).value = value
     widget.train_settings.batch_size.value = 4

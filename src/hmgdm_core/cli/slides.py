@@ -76,7 +76,9 @@ def _embed(args: argparse.Namespace) -> int:
     from hmgdm_core.errors import InputError
     from hmgdm_core.graph import GraphDataset
     from hmgdm_core.io.atomic import atomic_path
+    from hmgdm_core.pretrained import resolve_checkpoint
 
+    args.checkpoint = str(resolve_checkpoint(args.checkpoint))
     files = dataset_files(args.datasets)
     one_file = args.out.endswith(".npz")
     if args.pool and not one_file:
@@ -154,7 +156,9 @@ def add_graph(sub: argparse._SubParsersAction) -> None:
 def add_embed(sub: argparse._SubParsersAction) -> None:
     """Register ``hmgdm embed``."""
     embed = sub.add_parser("embed", help="patch embeddings of graph datasets with a pre-trained model")
-    embed.add_argument("checkpoint", help="checkpoint (or run folder) written by `hmgdm pretrain`")
+    embed.add_argument("checkpoint", metavar="NAME_OR_RUN",
+                       help="checkpoint (or run folder) written by `hmgdm pretrain`, or a bundled model name "
+                            "(`hmgdm pretrained list`)")
     embed.add_argument("datasets", nargs="+", metavar="DATASET",
                        help="dataset files written by `hmgdm graph`, or folders of them")
     embed.add_argument("--out", required=True,

@@ -16,8 +16,8 @@ if TYPE_CHECKING:  # torch and torch-geometric load only when a command runs, so
 __all__ = ["add_pretrain", "add_training_options", "pretrain_config", "vae_config"]
 
 
-def pretrain_config(args: argparse.Namespace) -> PretrainConfig:
-    """The config of ``--config`` (default: the paper's) with ``--steps``, ``--batch-size`` and ``--device`` set.
+def pretrain_config(args: argparse.Namespace, base: PretrainConfig | None = None) -> PretrainConfig:
+    """The config of ``--config`` (else ``base``, else the default) with ``--steps``, ``--batch-size`` and ``--device`` set.
 
     Every value is checked by the config dataclasses; a bad one is an :class:`~hmgdm_core.errors.InputError`.
     ``--vae --steps 0`` (fit the VAE only) leaves the steps unset: no pre-training step runs then.
@@ -38,7 +38,7 @@ def pretrain_config(args: argparse.Namespace) -> PretrainConfig:
         except InputError as error:
             raise InputError(f"--config {args.config}: {error}") from None
     else:
-        config = PretrainConfig()
+        config = base or PretrainConfig()
     steps = None if args.vae and args.steps == 0 else args.steps
     changes = {k: v for k, v in (("max_steps", steps), ("batch_size", args.batch_size),
                                  ("device", args.device)) if v is not None}
@@ -87,6 +87,28 @@ def _latent(dataset: Sequence[Data], args: argparse.Namespace,
     return inputs.graphs(dataset), replace(config, model=replace(config.model, feature_dim=latent_dim))
 
 
+def _init_checkpoint(args: argparse.Namespace) -> PretrainConfig | None:
+    """With ``--init``: resolve a bundled name to its verified file and return the config to continue with.
+
+    The network, masking and diffusion come from the init checkpoint (its weights only fit its own network);
+    the optimisation settings are a new run's (``TrainConfig()``), since the bundled run's length and learning
+    rate schedule are not the user's.
+    """
+    from dataclasses import replace
+
+    from hmgdm_core.errors import InputError
+    from hmgdm_core.pretrained import resolve_checkpoint
+    from hmgdm_core.train import TrainConfig, load_checkpoint
+
+    if args.init is None:
+        return None
+    if args.resume is not None or args.vae:
+        raise InputError("--init starts a new run on raw windows from a model's weights: not with --resume "
+                         "(continue a run) or --vae (a new feature space)")
+    args.init = str(resolve_checkpoint(args.init))
+    return replace(load_checkpoint(args.init).config, train=TrainConfig())
+
+
 def _pretrain(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -96,7 +118,8 @@ def _pretrain(args: argparse.Namespace) -> int:
     from hmgdm_core.graph import GraphDataset
     from hmgdm_core.train import Cancelled, CancelToken, CheckpointWritten, Finished, Started, StepDone, pretrain
 
-    config = pretrain_config(args)
+    init = _init_checkpoint(args)
+    config = pretrain_config(args, init)
     if args.minutes is not None and not args.minutes > 0:
         raise InputError(f"--minutes must be > 0, got {args.minutes}")
     dataset = GraphDataset([r for f in dataset_files(args.datasets) for r in GraphDataset.load(f).records])
@@ -108,7 +131,7 @@ def _pretrain(args: argparse.Namespace) -> int:
     bar = None
     token = CancelToken()
     run = pretrain(dataset, config, args.out, resume=args.resume, cancel=token, overwrite=args.overwrite,
-                   allow_config_change=args.allow_config_change)
+                   allow_config_change=args.allow_config_change, init=args.init)
     try:
         with _stop_on(token, args.minutes) as why:
             for event in run:
@@ -207,4 +230,7 @@ def add_pretrain(sub: argparse._SubParsersAction) -> None:
                           help="resume although the model, masking or diffusion settings differ from the checkpoint's")
     pretrain.add_argument("--minutes", type=float, default=None,
                           help="wall-clock budget: after N minutes finish the step, save a checkpoint and stop")
+    pretrain.add_argument("--init", default=None, metavar="NAME_OR_RUN",
+                          help="start from these weights (a bundled model name, see `hmgdm pretrained list`, or a "
+                               "checkpoint) and continue pre-training on DATASET; its network settings are used")
     pretrain.set_defaults(func=_pretrain)

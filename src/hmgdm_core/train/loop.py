@@ -88,6 +88,7 @@ def pretrain(
     out_dir: str | PathLike[str] = "hmgdm-pretrain",
     *,
     resume: str | PathLike[str] | None = None,
+    init: str | PathLike[str] | None = None,
     cancel: CancelToken | None = None,
     overwrite: bool = False,
     allow_config_change: bool = False,
@@ -110,6 +111,10 @@ def pretrain(
         Folder for ``checkpoint-<step>.pt`` files and ``config.json``.
     resume : str or PathLike, optional
         A checkpoint (or run folder) to continue from; its data fingerprint must match ``dataset``.
+    init : str or PathLike, optional
+        A checkpoint (or run folder, or bundled model file) whose weights start this run instead of a random
+        initialisation: continued pre-training on other data. Its model config must equal ``config.model``;
+        optimiser, learning rate and step start afresh. Not together with ``resume``.
     cancel : CancelToken, optional
         Checked before every step; cancelling writes a checkpoint and yields :class:`Cancelled`.
     overwrite : bool
@@ -135,10 +140,12 @@ def pretrain(
     if len(dataset) == 0:
         raise InputError("the dataset holds no graph: build graphs first")
     check_finite(dataset)
+    if init is not None and resume is not None:
+        raise InputError("pass either resume (continue this run) or init (start a new run from weights)")
     writer = int(os.environ.get("RANK", "0")) == 0  # only rank 0 writes, so only it holds the folder
     claim = claim_run_folder(out_dir, resume=resume, overwrite=overwrite) if writer else contextlib.nullcontext()
     with claim:
-        yield from _run(dataset, config, Path(out_dir), resume, cancel, allow_config_change)
+        yield from _run(dataset, config, Path(out_dir), resume, init, cancel, allow_config_change)
 
 
 def _run(
@@ -146,6 +153,7 @@ def _run(
     config: PretrainConfig,
     out_dir: Path,
     resume: str | PathLike[str] | None,
+    init: str | PathLike[str] | None,
     cancel: CancelToken | None,
     allow_config_change: bool,
 ) -> Iterator[TrainEvent]:
@@ -169,6 +177,12 @@ def _run(
         "skipped_steps": 0,
         "consecutive_bad": 0,
     }
+    if init is not None:
+        start = load_checkpoint(init, device)
+        if start.config.model != config.model:
+            raise InputError(f"{init} has another model config than this run: use its config.model")
+        model.load_state_dict(start.model.state_dict())
+        meta["init"] = str(init)
     if resume is not None:
         state = load_checkpoint(resume, device)
         if state.meta["data_fingerprint"] != fingerprint:

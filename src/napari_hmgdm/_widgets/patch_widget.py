@@ -22,6 +22,7 @@ from hmgdm_core.overlays import class_map, cluster_patches, fit_patch_probe, sav
 from hmgdm_core.train import CancelToken
 from napari_hmgdm._attention_job import WIDGET_FINETUNE_DEFAULTS, AttentionRequest, AttentionResult, attention_job
 from napari_hmgdm._layers import attention_layer_data, patch_layer_data
+from napari_hmgdm._widgets._bundled import BUNDLED_TOOLTIP, bundled_checkpoint
 from napari_hmgdm._widgets._selection import RegionPicker
 from napari_hmgdm._widgets.reconstruction_widget import chosen_vae
 from napari_hmgdm._workers import PatchEmbedding, PatchRequest, patch_embedding_job
@@ -51,7 +52,8 @@ class PatchWidget(Container):
         self.result: PatchEmbedding | None = None
         self.probabilities: np.ndarray | None = None
         self.picker = RegionPicker(mpp=1.0)
-        self.checkpoint = FileEdit(mode="r", filter="*.pt", label="model checkpoint")
+        self.checkpoint = FileEdit(mode="r", filter="*.pt", label="model checkpoint", **bundled_checkpoint())
+        self.checkpoint.tooltip = BUNDLED_TOOLTIP
         self.vae = FileEdit(mode="r", filter="*.pt", label="entity VAE", nullable=True)
         self.vae.tooltip = "optional: default the vae.pt beside the checkpoint, for runs trained on VAE latents"
         self.kind = ComboBox(choices=list(ENTITY_KINDS), value="tissue", label="entities")

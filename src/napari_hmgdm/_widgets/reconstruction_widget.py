@@ -19,6 +19,7 @@ from napari.utils.notifications import show_error
 from hmgdm_core.errors import InputError
 from hmgdm_core.graph import ENTITY_KINDS, GraphConfig
 from napari_hmgdm._layers import patch_layer_data
+from napari_hmgdm._widgets._bundled import BUNDLED_TOOLTIP, bundled_checkpoint
 from napari_hmgdm._widgets._selection import RegionPicker
 from napari_hmgdm._workers import ReconstructionRequest, ReconstructionResult, reconstruction_job
 
@@ -55,7 +56,8 @@ class ReconstructionWidget(Container):
         self._worker = None
         self.result: ReconstructionResult | None = None
         self.picker = RegionPicker(mpp=1.0)
-        self.checkpoint = FileEdit(mode="r", filter="*.pt", label="model checkpoint")
+        self.checkpoint = FileEdit(mode="r", filter="*.pt", label="model checkpoint", **bundled_checkpoint())
+        self.checkpoint.tooltip = BUNDLED_TOOLTIP
         self.vae = FileEdit(mode="r", filter="*.pt", label="entity VAE", nullable=True)
         self.vae.tooltip = "optional: default the vae.pt beside the checkpoint, for runs trained on VAE latents"
         self.kind = ComboBox(choices=list(ENTITY_KINDS), value="tissue", label="entities")

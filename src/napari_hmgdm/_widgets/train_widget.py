@@ -23,6 +23,7 @@ from hmgdm_core.graph import ENTITY_KINDS, GraphConfig, GraphDataset
 from hmgdm_core.io.atomic import atomic_path, write_text_atomic
 from hmgdm_core.model.config import ModelConfig
 from hmgdm_core.overlays import MaskScheduleRecorder
+from hmgdm_core.pretrained import DEFAULT_PRETRAINED, list_pretrained, model_card, pretrained_path
 from hmgdm_core.train import (
     Cancelled,
     CancelToken,
@@ -55,6 +56,7 @@ WIDGET_TRAIN_DEFAULTS = TrainConfig(batch_size=8, max_steps=200, checkpoint_ever
 # Likewise a short entity-VAE fit; the CLI keeps VAEConfig's 2000 steps of 256 windows.
 WIDGET_VAE_DEFAULTS = VAEConfig(batch_size=64, steps=200)
 RAW, LATENT = "raw windows", "entity VAE (latent features)"
+BUNDLED, SCRATCH = "bundled model", "from scratch"
 
 
 def _stop_orphaned_run(live: dict) -> None:
@@ -133,6 +135,12 @@ class TrainWidget(Container):
         self.features.tooltip = ("raw: the 3×w×w pixel windows; entity VAE: fit a VAE on the region's windows "
                                  "first (saved as vae.pt beside the checkpoints) and pre-train on its latents")
         self.vae_settings = DataclassForm(VAEConfig(**saved["vae"]) if "vae" in saved else WIDGET_VAE_DEFAULTS)
+        bundled = DEFAULT_PRETRAINED in list_pretrained()
+        self.start_from = ComboBox(choices=[BUNDLED, SCRATCH] if bundled else [SCRATCH], label="start from",
+                                   value=saved.get("start_from", BUNDLED) if bundled else SCRATCH)
+        self.start_from.tooltip = (f"bundled: continue pre-training the bundled model {DEFAULT_PRETRAINED} on this "
+                                   "region (its network settings are used); from scratch: random weights with the "
+                                   "Network settings below")
         self.devices_found = Label(value=f"found: {found}")
         self.devices_found.native.setWordWrap(True)
         self.out_dir = FileEdit(mode="d", value=saved.get("out_dir", str(default_runs_dir())), label="runs folder")
@@ -148,12 +156,12 @@ class TrainWidget(Container):
         self.load_button = PushButton(text="Load checkpoint…")
         super().__init__(widgets=[
             self.picker, self.kind, self.patch_size, self.features, self.devices_found, self.out_dir,
-            self.train_button, self.progress, self.status, self.schedule_button, self.schedule_info,
+            self.start_from, self.train_button, self.progress, self.status, self.schedule_button, self.schedule_info,
             self.save_button, self.load_button,
         ])
         layout = self.native.layout()
         layout.insertWidget(4, collapsible("Optimisation settings", self.train_settings, expanded=True))
-        layout.insertWidget(9, self.loss_plot)
+        layout.insertWidget(10, self.loss_plot)
         layout.addWidget(collapsible("Network settings", self.model_settings, expanded=False))
         layout.addWidget(collapsible("Entity VAE settings", self.vae_settings, expanded=False))
         self.train_button.changed.connect(self._on_train_button)
@@ -185,6 +193,7 @@ class TrainWidget(Container):
             "out_dir": str(self.out_dir.value),
             "pretrain": self.pretrain_config().to_json(),
             "features": self.features.value,
+            "start_from": self.start_from.value,
             "vae": asdict(self.vae_settings.config),
         }
         write_text_atomic(self._settings_path, json.dumps(settings, indent=2))
@@ -214,6 +223,16 @@ class TrainWidget(Container):
         path, base_mpp, region, _ = self.picker.selection()
         stamp = time.strftime("%Y%m%d-%H%M%S")
         vae = self.vae_settings.config if self.features.value == LATENT else None
+        resume = self.checkpoint if self.checkpoint and self.checkpoint.exists() else None
+        config, init = self.pretrain_config(), None
+        if resume is None and self.start_from.value == BUNDLED:
+            if vae is not None:
+                raise InputError("The bundled model reads raw windows: choose 'from scratch' to train on entity-VAE "
+                                 "features.")
+            init = pretrained_path(DEFAULT_PRETRAINED)
+            # Its weights fit only its own network, masking and noise; the optimisation settings are the form's.
+            bundled = PretrainConfig.from_json(json.dumps(model_card(DEFAULT_PRETRAINED)["config"]))
+            config = replace(bundled, train=config.train)
         return TrainRequest(
             slide_path=path,
             slide_mpp=base_mpp,
@@ -221,9 +240,10 @@ class TrainWidget(Container):
             patch_size=int(self.patch_size.value),
             # The VAE encodes windows of its own side; raw mode keeps the graph default (3 × 32 × 32 = F).
             graph_config=GraphConfig(kind=self.kind.value, **({"window": vae.window} if vae else {})),
-            pretrain_config=self.pretrain_config(),
+            pretrain_config=config,
             out_dir=Path(self.out_dir.value) / f"run-{stamp}",
-            resume=self.checkpoint if self.checkpoint and self.checkpoint.exists() else None,
+            resume=resume,
+            init=init,
             vae_config=vae,
         )
 
