@@ -17,7 +17,7 @@ __all__ = ["add_pretrain", "add_training_options", "pretrain_config", "vae_confi
 
 
 def pretrain_config(args: argparse.Namespace, base: PretrainConfig | None = None) -> PretrainConfig:
-    """The config of ``--config`` (else ``base``, else the default) with ``--steps``, ``--batch-size`` and ``--device`` set.
+    """The config of ``--config`` (else ``base``, else the default) with ``--steps``, ``--batch-size``, ``--device``.
 
     Every value is checked by the config dataclasses; a bad one is an :class:`~hmgdm_core.errors.InputError`.
     ``--vae --steps 0`` (fit the VAE only) leaves the steps unset: no pre-training step runs then.
