@@ -102,7 +102,7 @@ def test_train_to_the_end_then_save_and_remember_settings(qtbot, widget, tmp_pat
 
 
 def test_errors_are_reported_not_raised(widget):
-    widget.picker.shapes.value = None
+    widget._viewer.layers.remove(widget.picker.shapes.value)
     widget.train_button.native.click()
     assert widget.state is TrainState.IDLE
     assert "Draw a rectangle" in widget.status.value

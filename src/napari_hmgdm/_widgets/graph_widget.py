@@ -34,7 +34,7 @@ class GraphWidget(Container):
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self._viewer = viewer
         self._worker = None
-        self.picker = RegionPicker()
+        self.picker = RegionPicker(viewer)
         self.settings = DataclassForm(
             GraphConfig(kind="nuclei"), choices={"kind": ENTITY_KINDS, "nuclei_topology": ("knn", "delaunay")}
         )

@@ -50,7 +50,7 @@ class PatchWidget(Container):
         self._worker = None
         self.result: PatchEmbedding | None = None
         self.probabilities: np.ndarray | None = None
-        self.picker = RegionPicker(mpp=1.0)
+        self.picker = RegionPicker(viewer, mpp=1.0)
         self.checkpoint = FileEdit(mode="r", filter="*.pt", label="model checkpoint")
         self.vae = FileEdit(mode="r", filter="*.pt", label="entity VAE", nullable=True)
         self.vae.tooltip = "optional: default the vae.pt beside the checkpoint, for runs trained on VAE latents"

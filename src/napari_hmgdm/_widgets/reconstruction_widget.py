@@ -54,7 +54,7 @@ class ReconstructionWidget(Container):
         self._viewer = viewer
         self._worker = None
         self.result: ReconstructionResult | None = None
-        self.picker = RegionPicker(mpp=1.0)
+        self.picker = RegionPicker(viewer, mpp=1.0)
         self.checkpoint = FileEdit(mode="r", filter="*.pt", label="model checkpoint")
         self.vae = FileEdit(mode="r", filter="*.pt", label="entity VAE", nullable=True)
         self.vae.tooltip = "optional: default the vae.pt beside the checkpoint, for runs trained on VAE latents"

@@ -118,7 +118,7 @@ class TrainWidget(Container):
         self.dataset: GraphDataset | None = None
         self.followed_labels: FollowedLabels | None = None
 
-        self.picker = RegionPicker(mpp=saved.get("mpp", 1.0))
+        self.picker = RegionPicker(viewer, mpp=saved.get("mpp", 1.0))
         self.kind = ComboBox(choices=list(ENTITY_KINDS), value=saved.get("kind", "tissue"), label="entities")
         self.patch_size = SpinBox(value=saved.get("patch_size", 256), min=32, max=4096, step=32, label="patch px")
         pretrain_saved = PretrainConfig.from_json(saved["pretrain"]) if "pretrain" in saved else None
