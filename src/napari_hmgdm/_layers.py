@@ -8,9 +8,12 @@ import numpy as np
 from hmgdm_core.io import Slide
 
 __all__ = [
+    "HEATMAP_OPACITY",
     "attention_layer_data",
     "entity_labels_layer_data",
     "graph_layer_data",
+    "heatmap_colormap",
+    "heatmap_kwargs",
     "mask_schedule_labels_layer_data",
     "mask_schedule_layer_data",
     "patch_layer_data",
@@ -157,6 +160,38 @@ def graph_layer_data(graph, color_by: str | None = None) -> list[tuple]:
         "metadata": {"hmgdm_region": dict(graph.region), "hmgdm_kind": graph.kind},
     }
     return [(pos, points_kwargs, "points"), (vectors, vectors_kwargs, "vectors")]
+
+
+HEATMAP_OPACITY = 0.75
+"""Layer opacity of heatmaps and error maps over the slide."""
+
+
+def heatmap_colormap():
+    """A colormap that fades in: transparent at the low end, then magenta to yellow, opaque at the top.
+
+    Low values leave the slide as it is and high ones tint it with bright colours, so the tissue stays
+    readable under the map (an additive blend over a bright H&E slide turns it white instead).
+    """
+    from napari.utils.colormaps import Colormap
+
+    colours = [[0.35, 0.0, 0.55, 0.0], [0.85, 0.15, 0.55, 0.45], [1.0, 0.55, 0.1, 0.7], [1.0, 0.95, 0.2, 0.75]]
+    return Colormap(colors=colours, controls=[0.0, 0.35, 0.7, 1.0], name="hmgdm heat", interpolation="linear")
+
+
+def heatmap_kwargs(contrast_limits: tuple[float, float]) -> dict:
+    """Image-layer settings of a heatmap or error map over the slide (translucent, fading colormap).
+
+    Parameters
+    ----------
+    contrast_limits : tuple of float
+        Values mapped to the bottom and the top of the colormap (probability: ``(0, 1)``).
+    """
+    return {
+        "colormap": heatmap_colormap(),
+        "blending": "translucent",
+        "opacity": HEATMAP_OPACITY,
+        "contrast_limits": tuple(float(v) for v in contrast_limits),
+    }
 
 
 def patch_layer_data(raster: np.ndarray, region: dict, name: str, kind: str) -> tuple:

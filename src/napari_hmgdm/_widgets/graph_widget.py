@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton
+from magicgui.widgets import ComboBox, Label, ProgressBar, PushButton
 from napari.layers import Layer
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
@@ -14,6 +14,7 @@ from hmgdm_core.errors import InputError
 from hmgdm_core.graph import ENTITY_KINDS, GraphConfig, graph_summary
 from hmgdm_core.graph.assemble import NODE_MEASUREMENTS
 from napari_hmgdm._layers import entity_labels_layer_data, graph_layer_data
+from napari_hmgdm._widgets._dock import ScrollingDock
 from napari_hmgdm._widgets._forms import DataclassForm
 from napari_hmgdm._widgets._selection import RegionPicker
 from napari_hmgdm._workers import GraphRequest, GraphResult, graph_job
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["GraphWidget"]
 
-class GraphWidget(Container):
+class GraphWidget(ScrollingDock):
     """Choose a region and entity kind, build the graph in a worker, show it as layers.
 
     Entities become a Labels layer, nodes a Points layer whose ``features`` hold the
@@ -36,19 +37,22 @@ class GraphWidget(Container):
         self._worker = None
         self.picker = RegionPicker(viewer)
         self.settings = DataclassForm(
-            GraphConfig(kind="nuclei"), choices={"kind": ENTITY_KINDS, "nuclei_topology": ("knn", "delaunay")}
+            GraphConfig(kind="nuclei"),
+            choices={"kind": ENTITY_KINDS, "nuclei_topology": ("knn", "delaunay")},
+            essential=("kind", "k", "max_distance_um"),
         )
-        self.nuclei_settings = DataclassForm(NucleiConfig())
-        self.tissue_settings = DataclassForm(SuperpixelConfig())
+        self.nuclei_settings = DataclassForm(NucleiConfig(), essential=("min_area_um2", "max_area_um2"))
+        self.tissue_settings = DataclassForm(SuperpixelConfig(), essential=("superpixel_um",))
         self.color_by = ComboBox(choices=list(NODE_MEASUREMENTS), value="od_h", label="colour nodes by")
+        self.color_by.tooltip = "The node measurement shown as colour (a colour bar appears on the canvas)."
         self.run_button = PushButton(text="Build graph")
         self.progress = ProgressBar(min=0, max=3, value=0, label="progress")
         self.status = Label(value="")
         self.status.native.setWordWrap(True)  # long messages wrap instead of widening the dock
         super().__init__(
-            widgets=[self.picker, self.settings, self.nuclei_settings, self.tissue_settings, self.color_by,
-                     self.run_button, self.progress, self.status],
-        )
+            [self.picker, self.settings, self.nuclei_settings, self.tissue_settings, self.color_by, self.run_button,
+             self.progress, self.status]
+        )  # fmt: skip
         self.settings.kind.changed.connect(self._show_kind_settings)
         self.run_button.changed.connect(self._on_button)
         self._show_kind_settings(self.settings.kind.value)
@@ -120,7 +124,9 @@ class GraphWidget(Container):
             name = kwargs["name"]
             if name in self._viewer.layers:
                 self._viewer.layers.remove(name)
-            self._viewer.add_layer(Layer.create(data, kwargs, kind))
+            layer = self._viewer.add_layer(Layer.create(data, kwargs, kind))
+            if kind == "points" and len(data):
+                layer.face_colorbar.visible = True  # the scale of the "colour nodes by" measurement
         self.progress.value = self.progress.max
         self.status.value = graph_summary(graph)
         show_info(graph_summary(graph))

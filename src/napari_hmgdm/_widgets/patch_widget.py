@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FileEdit, Label, LineEdit, ProgressBar, PushButton, SpinBox
+from magicgui.widgets import ComboBox, FileEdit, Label, LineEdit, ProgressBar, PushButton, SpinBox
 from napari.layers import Layer
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
@@ -21,7 +21,9 @@ from hmgdm_core.graph import ENTITY_KINDS, GraphConfig
 from hmgdm_core.overlays import class_map, cluster_patches, fit_patch_probe, save_predictions
 from hmgdm_core.train import CancelToken
 from napari_hmgdm._attention_job import WIDGET_FINETUNE_DEFAULTS, AttentionRequest, AttentionResult, attention_job
-from napari_hmgdm._layers import attention_layer_data, patch_layer_data
+from napari_hmgdm._layers import attention_layer_data, heatmap_kwargs, patch_layer_data
+from napari_hmgdm._widgets._dock import ScrollingDock
+from napari_hmgdm._widgets._legend import Legend
 from napari_hmgdm._widgets._selection import RegionPicker
 from napari_hmgdm._widgets.reconstruction_widget import chosen_vae
 from napari_hmgdm._workers import PatchEmbedding, PatchRequest, patch_embedding_job
@@ -35,7 +37,7 @@ MARKS = "patch marks"
 ATTENTION = "attention"
 
 
-class PatchWidget(Container):
+class PatchWidget(ScrollingDock):
     """Embed the patches of the selected region with a pre-trained model and map them.
 
     *Embed patches* runs in a worker; *Show clusters* colours the patches by k-means cluster;
@@ -51,33 +53,41 @@ class PatchWidget(Container):
         self.result: PatchEmbedding | None = None
         self.probabilities: np.ndarray | None = None
         self.picker = RegionPicker(viewer, mpp=1.0)
-        self.checkpoint = FileEdit(mode="r", filter="*.pt", label="model checkpoint")
+        self.checkpoint = FileEdit(mode="r", filter="*.pt", label="trained model")
+        self.checkpoint.tooltip = "A checkpoint (.pt) written by the training widget or `hmgdm pretrain`."
         self.vae = FileEdit(mode="r", filter="*.pt", label="entity VAE", nullable=True)
         self.vae.tooltip = "optional: default the vae.pt beside the checkpoint, for runs trained on VAE latents"
         self.kind = ComboBox(choices=list(ENTITY_KINDS), value="tissue", label="entities")
-        self.patch_size = SpinBox(value=128, min=32, max=2048, step=16, label="patch px")
+        self.kind.tooltip = "Use the entities the model was trained on."
+        self.patch_size = SpinBox(value=128, min=32, max=2048, step=16, label="patch size (px)")
+        self.patch_size.tooltip = "Side of the square patches, in read pixels (at the resolution above)."
         self.embed_button = PushButton(text="Embed patches")
         self.progress = ProgressBar(min=0, max=1, value=0, label="progress")
         self.clusters = SpinBox(value=4, min=2, max=32, label="clusters")
+        self.clusters.tooltip = "Number of groups k-means splits the patches into."
         self.cluster_button = PushButton(text="Show clusters")
         self.class_names = LineEdit(value="tumour, stroma, other", label="classes")
+        self.class_names.tooltip = "Your class names, separated by commas."
         # Choices from a callable: napari resets a dock's combo boxes whenever a layer is added or removed.
         self.mark_class = ComboBox(choices=self._name_choices, label="mark as")
+        self.mark_class.tooltip = "Class given to the next points you click in the 'patch marks' layer."
         self.probe_button = PushButton(text="Train classifier on marks")
         self.heatmap_class = ComboBox(choices=self._name_choices, label="heatmap of")
-        self.epochs = SpinBox(value=WIDGET_FINETUNE_DEFAULTS.epochs, min=1, max=1000, label="fine-tune epochs")
+        self.epochs = SpinBox(value=WIDGET_FINETUNE_DEFAULTS.epochs, min=1, max=1000, label="fine-tune passes")
+        self.epochs.tooltip = "Epochs of fine-tuning the encoder with an attention classifier on your marks."
         self.finetune_button = PushButton(text="Fine-tune (attention)")
         self.attention: AttentionResult | None = None
         self._finetune_worker = None
         self._token: CancelToken | None = None
         self.save_button = PushButton(text="Save predictions…")
+        self.legend = Legend()
         self.status = Label(value="")
         self.status.native.setWordWrap(True)
-        super().__init__(widgets=[
+        super().__init__([
             self.picker, self.checkpoint, self.vae, self.kind, self.patch_size, self.embed_button, self.progress,
             self.clusters, self.cluster_button, self.class_names, self.mark_class, self.probe_button,
-            self.heatmap_class, self.epochs, self.finetune_button, self.save_button, self.status,
-        ])
+            self.heatmap_class, self.epochs, self.finetune_button, self.save_button, self.status, self.legend,
+        ])  # fmt: skip
         self.embed_button.changed.connect(self._on_embed)
         self.cluster_button.changed.connect(self.show_clusters)
         self.probe_button.changed.connect(self.train_probe)
@@ -168,11 +178,15 @@ class PatchWidget(Container):
             raise InputError("Embed the patches first.")
         return self.result
 
-    def _show(self, data: np.ndarray, kind: str, name: str, **kwargs) -> None:
+    def _show(self, data: np.ndarray, kind: str, name: str, **kwargs):
         data_, layer_kwargs, layer_kind = patch_layer_data(data, self.result.grid.region.to_dict(), name, kind)
         if name in self._viewer.layers:
             self._viewer.layers.remove(name)
-        self._viewer.add_layer(Layer.create(data_, layer_kwargs | kwargs, layer_kind))
+        return self._viewer.add_layer(Layer.create(data_, layer_kwargs | kwargs, layer_kind))
+
+    def _show_legend(self, layer, names: list[str], title: str) -> None:
+        """The legend of a class or cluster Labels layer (value k + 1 is ``names[k]``)."""
+        self.legend.set_entries([(n, layer.get_color(k + 1)) for k, n in enumerate(names)], title=title)
 
     def show_clusters(self) -> None:
         """Colour the patches by k-means cluster of their embeddings (a Labels layer, cluster + 1)."""
@@ -183,7 +197,8 @@ class PatchWidget(Container):
             self._fail(str(err))
             return
         classes, _ = class_map(result.grid, np.eye(int(self.clusters.value))[labels])
-        self._show(classes + 1, "labels", "patch clusters")
+        layer = self._show(classes + 1, "labels", "patch clusters")
+        self._show_legend(layer, [f"cluster {k + 1}" for k in range(int(self.clusters.value))], "patch clusters")
         self._show_embedding_points(labels)
         self.status.value = f"{int(self.clusters.value)} clusters of {len(labels)} patches."
 
@@ -234,9 +249,11 @@ class PatchWidget(Container):
         self.probabilities = probe.predict_proba(self.result.embeddings)
         heat_class = self._names().index(self.heatmap_class.value)
         classes_map, heat = class_map(self.result.grid, self.probabilities, heatmap_class=heat_class)
-        self._show(classes_map + 1, "labels", "patch classes")
-        self._show(np.nan_to_num(heat, nan=0.0), "image", f"p({self.heatmap_class.value})",
-                   colormap="inferno", contrast_limits=(0.0, 1.0), opacity=0.6, blending="additive")
+        layer = self._show(classes_map + 1, "labels", "patch classes")
+        self._show_legend(layer, self._names(), "patch classes")
+        heatmap = self._show(np.nan_to_num(heat, nan=0.0), "image", f"p({self.heatmap_class.value})",
+                             **heatmap_kwargs((0.0, 1.0)))  # fmt: skip
+        heatmap.colorbar.visible = True
         show_info(f"Classifier trained on {len(patches)} marked patches.")
         self.status.value = f"Classifier trained on {len(patches)} marks over {len(set(classes.tolist()))} classes."
 
@@ -311,6 +328,7 @@ class PatchWidget(Container):
         data, kwargs, kind = attention_layer_data(result.points, self.result.grid.region.to_dict())
         if ATTENTION in self._viewer.layers:
             self._viewer.layers.remove(ATTENTION)
-        self._viewer.add_layer(Layer.create(data, kwargs | {"name": ATTENTION}, kind))
+        layer = self._viewer.add_layer(Layer.create(data, kwargs | {"name": ATTENTION}, kind))
+        layer.face_colorbar.visible = True
         self.status.value = (f"Fine-tuned for {result.epochs} epochs: entity attention shown (1 = uniform within "
                              "its patch); the class map is the 'fine-tuned classes' layer.")
