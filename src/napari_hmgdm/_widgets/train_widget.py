@@ -340,7 +340,7 @@ class TrainWidget(ScrollingDock):
                 last = steps[-1]
                 self.progress.value = min(last.step, self.progress.max)
                 self.status.value = (f"step {last.step}/{self._total_steps}  loss {last.loss:.4f}  "
-                                     f"{last.graphs_per_second:.1f} graphs/s  {human_eta(last.eta_seconds)} left")
+                                     f"{last.graphs_per_second:.1f} graphs/s  ETA {human_eta(last.eta_seconds)}")
                 self.loss_plot.add(steps)
         elif isinstance(item, Started):
             self._total_steps = item.total_steps
