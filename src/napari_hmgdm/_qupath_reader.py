@@ -29,10 +29,25 @@ _UNCLASSIFIED = "Unclassified"
 _OBJECT_LAYERS = ("detection", "cell", "tile")
 
 
+def _looks_like_geojson(path: str) -> bool:
+    """``.geojson``, or a ``.json`` file whose first bytes hold GeoJSON features (QuPath 0.2 wrote ``.json``)."""
+    name = str(path).lower()
+    if name.endswith(".geojson"):
+        return True
+    if not name.endswith(".json"):
+        return False
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    return b'"Feature' in head and b'"geometry"' in head
+
+
 def get_geojson_reader(path: str | list[str]) -> Callable[[str | list[str]], list[tuple]] | None:
-    """Return :func:`read_geojson` for ``.geojson`` files, else ``None`` (napari asks other readers)."""
+    """Return :func:`read_geojson` for QuPath GeoJSON files, else ``None`` (napari asks other readers)."""
     paths = [path] if isinstance(path, str) else list(path)
-    if paths and all(str(p).lower().endswith(".geojson") for p in paths):
+    if paths and all(_looks_like_geojson(p) for p in paths):
         return read_geojson
     return None
 
