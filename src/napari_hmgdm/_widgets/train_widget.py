@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from magicgui.widgets import ComboBox, FileEdit, Label, ProgressBar, PushButton, SpinBox
+from magicgui.widgets import ComboBox, Container, FileEdit, Label, ProgressBar, PushButton, SpinBox
 from napari.layers import Layer
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info, show_warning
@@ -175,10 +175,13 @@ class TrainWidget(ScrollingDock):
         super().__init__([
             self.picker, self.kind, self.patch_size, self.features, self.train_settings, self.out_dir,
             self.train_button, self.new_run_button, self.progress, self.status, self.schedule_button,
-            self.schedule_info, self.schedule_legend, self.save_button, self.load_button, self.devices_found,
+            self.schedule_info, self.schedule_legend,
+            Container(layout="horizontal", widgets=[self.save_button, self.load_button], labels=False),
+            self.devices_found,
         ])  # fmt: skip
         layout = self.body_layout()
         layout.insertWidget(layout.indexOf(self.status.native) + 1, self.loss_plot)
+        self.loss_plot.setVisible(False)  # empty until a run starts
         layout.addWidget(collapsible("Network settings (advanced)", self.model_settings, expanded=False))
         layout.addWidget(self.vae_section)
         self.features.changed.connect(self._show_vae_settings)
@@ -298,6 +301,7 @@ class TrainWidget(ScrollingDock):
         worker.finished.connect(self._on_finished)
         self._worker = worker
         self.loss_plot.clear()
+        self.loss_plot.setVisible(True)
         # Follow the first patch graph: its condition/target split at every step that drew it.
         self.recorder = MaskScheduleRecorder(0, request.pretrain_config.diffusion)
         self.followed_labels = None
