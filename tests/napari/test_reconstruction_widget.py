@@ -73,7 +73,7 @@ def _deepest(mask):
 
 
 def _check_error_colours(viewer, layer, error):
-    """On screen the error map is bright yellow on the worst entity and faint on the best one."""
+    """On screen the error map is bright green on the worst entity and faint on the best one."""
     for other in viewer.layers:
         other.visible = other is layer
     layer.opacity, layer.blending = 1.0, "translucent"
@@ -85,7 +85,7 @@ def _check_error_colours(viewer, layer, error):
     lut = rgba[:, :3] * rgba[:, 3:] * 255  # translucent over the black canvas
     for colour in (hot, cold):
         assert np.sqrt(((lut - colour) ** 2).sum(axis=1)).min() < 20  # a colour of the heatmap colormap
-    assert hot.sum() > cold.sum() + 150 and hot.sum() > 400
+    assert hot.sum() > cold.sum() + 150
 
 
 def test_latent_checkpoint_without_its_vae_is_a_clear_message(qtbot, slide_viewer, latent_checkpoint, tmp_path):
