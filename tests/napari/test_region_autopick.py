@@ -57,7 +57,7 @@ def test_rectangle_drawn_before_the_widget_opens_is_used(make_napari_viewer, sam
         assert "in 'older'" in widget.picker.using.value
 
 
-def test_removed_layer_gives_way_to_the_next(make_napari_viewer, sample_svs):
+def test_removed_layer_gives_way_to_the_next(qtbot, make_napari_viewer, sample_svs):
     viewer = make_napari_viewer(show=True)
     _open_slide(viewer, sample_svs)
     first = viewer.add_shapes([_rectangle(1500, 800, 100, 100)], shape_type="rectangle", name="first")
@@ -71,7 +71,13 @@ def test_removed_layer_gives_way_to_the_next(make_napari_viewer, sample_svs):
     viewer.layers.remove(first)
     assert widget.picker.shapes.value is None
     widget.run_button.native.click()
-    assert not widget.running and "Draw a rectangle" in widget.status.value
+    assert not widget.running and "Draw a rectangle" in widget.status.value and widget.status.is_error
+    # Drawing again clears the stale error: the next run's message replaces it, in plain text.
+    viewer.add_shapes([_rectangle(1500, 800, 64, 64)], shape_type="rectangle", name="again")
+    widget.run_button.native.click()
+    assert widget.running and not widget.status.is_error and "Building" in widget.status.value
+    qtbot.waitUntil(lambda: not widget.running, timeout=120_000)
+    assert not widget.status.is_error and widget.last_result is not None
     viewer.layers.remove(viewer.layers[0])  # the slide too
     widget.run_button.native.click()
     assert "Open a slide first" in widget.status.value

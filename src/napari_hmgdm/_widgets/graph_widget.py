@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from magicgui.widgets import ComboBox, Label, ProgressBar, PushButton
+from magicgui.widgets import ComboBox, ProgressBar, PushButton
 from napari.layers import Layer
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
@@ -17,6 +17,7 @@ from napari_hmgdm._layers import entity_labels_layer_data, graph_layer_data
 from napari_hmgdm._widgets._dock import ScrollingDock
 from napari_hmgdm._widgets._forms import DataclassForm
 from napari_hmgdm._widgets._selection import RegionPicker
+from napari_hmgdm._widgets._status import StatusLine
 from napari_hmgdm._workers import GraphRequest, GraphResult, graph_job
 
 if TYPE_CHECKING:
@@ -47,8 +48,7 @@ class GraphWidget(ScrollingDock):
         self.color_by.tooltip = "The node measurement shown as colour (a colour bar appears on the canvas)."
         self.run_button = PushButton(text="Build graph")
         self.progress = ProgressBar(min=0, max=3, value=0, label="progress")
-        self.status = Label(value="")
-        self.status.native.setWordWrap(True)  # long messages wrap instead of widening the dock
+        self.status = StatusLine()
         super().__init__(
             [self.picker, self.settings, self.nuclei_settings, self.tissue_settings, self.color_by, self.run_button,
              self.progress, self.status]
@@ -85,7 +85,7 @@ class GraphWidget(ScrollingDock):
             request = GraphRequest(path, base_mpp, region, polygon, self.graph_config())
         except (InputError, ValueError) as err:
             show_error(str(err))
-            self.status.value = str(err)
+            self.status.error(str(err))
             return
         self.start(request)
 
@@ -132,7 +132,7 @@ class GraphWidget(ScrollingDock):
         show_info(graph_summary(graph))
 
     def _on_error(self, err: Exception) -> None:
-        self.status.value = f"Failed: {err}"
+        self.status.error(f"Failed: {err}")
         show_error(f"Graph building failed: {err}")
 
     def _on_finished(self) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import ComboBox, FileEdit, Label, LineEdit, ProgressBar, PushButton, SpinBox
+from magicgui.widgets import ComboBox, FileEdit, LineEdit, ProgressBar, PushButton, SpinBox
 from napari.layers import Layer
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
@@ -25,6 +25,7 @@ from napari_hmgdm._layers import attention_layer_data, heatmap_kwargs, patch_lay
 from napari_hmgdm._widgets._dock import ScrollingDock
 from napari_hmgdm._widgets._legend import Legend
 from napari_hmgdm._widgets._selection import RegionPicker
+from napari_hmgdm._widgets._status import StatusLine
 from napari_hmgdm._widgets.reconstruction_widget import chosen_vae
 from napari_hmgdm._workers import PatchEmbedding, PatchRequest, patch_embedding_job
 
@@ -81,8 +82,7 @@ class PatchWidget(ScrollingDock):
         self._token: CancelToken | None = None
         self.save_button = PushButton(text="Save predictions…")
         self.legend = Legend()
-        self.status = Label(value="")
-        self.status.native.setWordWrap(True)
+        self.status = StatusLine()
         super().__init__([
             self.picker, self.checkpoint, self.vae, self.kind, self.patch_size, self.embed_button, self.progress,
             self.clusters, self.cluster_button, self.class_names, self.mark_class, self.probe_button,
@@ -123,7 +123,7 @@ class PatchWidget(ScrollingDock):
             request = PatchRequest(path, base_mpp, region, int(self.patch_size.value),
                                    GraphConfig(kind=self.kind.value), checkpoint, chosen_vae(self.vae))
         except (InputError, ValueError) as err:
-            self.status.value = str(err)
+            self.status.error(str(err))
             show_error(str(err))
             return
         self.start(request)
@@ -169,7 +169,7 @@ class PatchWidget(ScrollingDock):
         self.embed_button.text = "Embed patches"
 
     def _fail(self, message: str) -> None:
-        self.status.value = message
+        self.status.error(message)
         show_error(message)
 
     # --- maps -----------------------------------------------------------------------------------------------

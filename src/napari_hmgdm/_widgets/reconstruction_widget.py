@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import ComboBox, FileEdit, Label, ProgressBar, PushButton, Slider, SpinBox
+from magicgui.widgets import ComboBox, FileEdit, ProgressBar, PushButton, Slider, SpinBox
 from napari.layers import Layer
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error
@@ -21,6 +21,7 @@ from hmgdm_core.graph import ENTITY_KINDS, GraphConfig
 from napari_hmgdm._layers import heatmap_kwargs, patch_layer_data
 from napari_hmgdm._widgets._dock import ScrollingDock
 from napari_hmgdm._widgets._selection import RegionPicker
+from napari_hmgdm._widgets._status import StatusLine
 from napari_hmgdm._workers import ReconstructionRequest, ReconstructionResult, reconstruction_job
 
 if TYPE_CHECKING:
@@ -79,8 +80,7 @@ class ReconstructionWidget(ScrollingDock):
         self.seed.tooltip = "Chooses which entities are hidden (targets) and the noise; same seed, same picture."
         self.run_button = PushButton(text="Reconstruct")
         self.progress = ProgressBar(min=0, max=len(STAGES), value=0, label="progress")
-        self.status = Label(value="")
-        self.status.native.setWordWrap(True)
+        self.status = StatusLine()
         super().__init__([self.picker, self.checkpoint, self.vae, self.kind, self.t, self.seed, self.run_button,
                           self.progress, self.status])  # fmt: skip
         self.run_button.changed.connect(self._on_run)
@@ -106,7 +106,7 @@ class ReconstructionWidget(ScrollingDock):
             request = ReconstructionRequest(path, base_mpp, region, GraphConfig(kind=self.kind.value), checkpoint,
                                             int(self.t.value), int(self.seed.value), chosen_vae(self.vae))
         except (InputError, ValueError) as err:
-            self.status.value = str(err)
+            self.status.error(str(err))
             show_error(str(err))
             return
         self.start(request)
@@ -131,7 +131,7 @@ class ReconstructionWidget(ScrollingDock):
         self.status.value = f"{STAGE_TEXT.get(stage, stage)}…"
 
     def _on_error(self, err: Exception) -> None:
-        self.status.value = f"Failed: {err}"
+        self.status.error(f"Failed: {err}")
         show_error(f"Reconstruction failed: {err}")
 
     def _on_finished(self) -> None:

@@ -51,6 +51,7 @@ from napari_hmgdm._widgets._forms import DataclassForm, collapsible
 from napari_hmgdm._widgets._legend import Legend
 from napari_hmgdm._widgets._loss_plot import LossPlot
 from napari_hmgdm._widgets._selection import RegionPicker
+from napari_hmgdm._widgets._status import StatusLine
 from napari_hmgdm._widgets._text import human_eta
 
 if TYPE_CHECKING:
@@ -161,8 +162,7 @@ class TrainWidget(ScrollingDock):
         self.new_run_button.tooltip = "Start from scratch instead of continuing the stopped run."
         self.new_run_button.visible = False
         self.progress = ProgressBar(min=0, max=1, value=0, label="steps")
-        self.status = Label(value="")
-        self.status.native.setWordWrap(True)  # long messages wrap instead of widening the dock
+        self.status = StatusLine()
         self.loss_plot = LossPlot()
         self.schedule_button = PushButton(text="Show mask schedule")
         self.schedule_button.tooltip = "Which nodes were hidden (target) or given (condition) at each recorded step."
@@ -255,7 +255,7 @@ class TrainWidget(ScrollingDock):
             request = self.make_request(resume=resume)
         except (InputError, ValueError) as err:
             show_error(str(err))
-            self.status.value = str(err)
+            self.status.error(str(err))
             return
         self.start(request)
 
@@ -367,11 +367,11 @@ class TrainWidget(ScrollingDock):
             show_warning(self.status.value)
         elif isinstance(item, Failed):
             self._set_state(TrainState.FAILED)
-            self.status.value = f"Failed: {item.message}"
+            self.status.error(f"Failed: {item.message}")
 
     def _on_error(self, err: Exception) -> None:
         self._set_state(TrainState.FAILED)
-        self.status.value = f"Failed: {err}"
+        self.status.error(f"Failed: {err}")
         show_error(f"Training failed: {err}")
 
     def _on_finished(self) -> None:
