@@ -11,7 +11,7 @@ from napari_hmgdm._reader import read_slide
 
 __all__ = ["SAMPLE_BOX", "cmu1_region_sample", "cmu1_sample"]
 
-SAMPLE_BOX = (1500, 800, 512, 512)
+SAMPLE_BOX = (1400, 700, 768, 768)
 """Level-0 ``(y, x, height, width)`` of the drawn region: epidermis and dermis of the sample slide."""
 
 

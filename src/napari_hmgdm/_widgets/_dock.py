@@ -29,6 +29,7 @@ class ScrollingDock(Container):
 
         super().__init__(widgets=[])
         self.body = Container(widgets=list(widgets))
+        self.body.native.layout().setAlignment(Qt.AlignmentFlag.AlignTop)  # no gaps when the dock is tall
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -37,6 +38,9 @@ class ScrollingDock(Container):
         self.scroll_area = scroll
         self.margins = (0, 0, 0, 0)
         self.native.layout().addWidget(scroll)
+        # Only vertical scrolling: the dock is kept as wide as the body needs, as controls come and go.
+        self._width_keeper = _width_keeper(scroll)
+        self.body.native.installEventFilter(self._width_keeper)
 
     def body_layout(self):
         """The body's QVBoxLayout, for Qt widgets (plots, folding sections) placed among the controls."""
@@ -45,3 +49,17 @@ class ScrollingDock(Container):
     def reset_choices(self, *_) -> None:
         """Refresh drop-downs whose choices come from the viewer (napari calls this on layer changes)."""
         self.body.reset_choices()
+
+
+def _width_keeper(scroll):
+    """An event filter that sets ``scroll``'s minimum width to its content's whenever the layout changes."""
+    from qtpy.QtCore import QEvent, QObject
+
+    class KeepWidth(QObject):
+        def eventFilter(self, watched, event) -> bool:
+            if event.type() == QEvent.Type.LayoutRequest:
+                width = watched.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
+                scroll.setMinimumWidth(width)
+            return False
+
+    return KeepWidth(scroll)  # Qt is imported only when a widget is made

@@ -36,11 +36,17 @@ class DataclassForm(Container):
     choices : dict, optional
         Field name → allowed string values (shown as a drop-down).
     essential : sequence of str, optional
-        Fields shown first; the others go in a folded *Advanced* section. Default: all shown.
+        Fields shown first; the others go in a folded section. Default: all shown.
+    advanced_title : str
+        The folded section's title.
     """
 
     def __init__(
-        self, value: Any, choices: dict[str, tuple[str, ...]] | None = None, essential: Sequence[str] | None = None
+        self,
+        value: Any,
+        choices: dict[str, tuple[str, ...]] | None = None,
+        essential: Sequence[str] | None = None,
+        advanced_title: str = "Advanced",
     ) -> None:
         self._cls = type(value)
         self._base = value
@@ -58,7 +64,7 @@ class DataclassForm(Container):
         if folded:
             self.advanced = Container(widgets=folded, labels=True)
             self.advanced.margins = (0, 0, 0, 0)
-            self.native.layout().addWidget(collapsible("Advanced", self.advanced, expanded=False))
+            self.native.layout().addWidget(collapsible(advanced_title, self.advanced, expanded=False))
 
     def __getattr__(self, name: str) -> Any:
         fields = self.__dict__.get("_fields") or {}

@@ -66,7 +66,7 @@ class RegionPicker(Container):
             "Read the region at this many micrometres per pixel: 0.25 ≈ 40x, 0.5 ≈ 20x, 1 ≈ 10x. "
             "Coarser is faster; it is never finer than the slide."
         )
-        self.using = Label(value="", name="using")
+        self.using = Label(value="", name="using", label=" ")
         self.using.native.setWordWrap(True)
         super().__init__(widgets=[self.image, self.source, self.shapes, self.using, self.mpp], labels=True)
         self._connections: list[tuple[object, Callable]] = []

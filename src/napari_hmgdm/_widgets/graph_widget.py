@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from magicgui.widgets import ComboBox, ProgressBar, PushButton
 from napari.layers import Layer
 from napari.qt.threading import create_worker
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_error
 
 from hmgdm_core.entities import NucleiConfig, SuperpixelConfig
 from hmgdm_core.errors import InputError
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["GraphWidget"]
 
+
 class GraphWidget(ScrollingDock):
     """Choose a region and entity kind, build the graph in a worker, show it as layers.
 
@@ -41,9 +42,14 @@ class GraphWidget(ScrollingDock):
             GraphConfig(kind="nuclei"),
             choices={"kind": ENTITY_KINDS, "nuclei_topology": ("knn", "delaunay")},
             essential=("kind", "k", "max_distance_um"),
+            advanced_title="Advanced graph settings",
         )
-        self.nuclei_settings = DataclassForm(NucleiConfig(), essential=("min_area_um2", "max_area_um2"))
-        self.tissue_settings = DataclassForm(SuperpixelConfig(), essential=("superpixel_um",))
+        self.nuclei_settings = DataclassForm(
+            NucleiConfig(), essential=("min_area_um2", "max_area_um2"), advanced_title="Advanced nucleus detection"
+        )
+        self.tissue_settings = DataclassForm(
+            SuperpixelConfig(), essential=("superpixel_um",), advanced_title="Advanced tissue pieces"
+        )
         self.color_by = ComboBox(choices=list(NODE_MEASUREMENTS), value="od_h", label="colour nodes by")
         self.color_by.tooltip = "The node measurement shown as colour (a colour bar appears on the canvas)."
         self.run_button = PushButton(text="Build graph")
@@ -84,15 +90,15 @@ class GraphWidget(ScrollingDock):
             path, base_mpp, region, polygon = self.picker.selection()
             request = GraphRequest(path, base_mpp, region, polygon, self.graph_config())
         except (InputError, ValueError) as err:
-            show_error(str(err))
-            self.status.error(str(err))
+            self.status.error(str(err))  # in red where the user looks; no toast left behind
             return
         self.start(request)
 
     def start(self, request: GraphRequest) -> None:
         """Run :func:`~napari_hmgdm._workers.graph_job` for ``request`` in a worker thread."""
-        worker = create_worker(graph_job, request, _start_thread=False,
-                               _ignore_errors=True)  # shown by the errored handler, not re-raised
+        worker = create_worker(
+            graph_job, request, _start_thread=False, _ignore_errors=True
+        )  # shown by the errored handler, not re-raised
         worker.yielded.connect(self._on_stage)
         worker.returned.connect(self._on_result)
         worker.errored.connect(self._on_error)
@@ -128,8 +134,7 @@ class GraphWidget(ScrollingDock):
             if kind == "points" and len(data):
                 layer.face_colorbar.visible = True  # the scale of the "colour nodes by" measurement
         self.progress.value = self.progress.max
-        self.status.value = graph_summary(graph)
-        show_info(graph_summary(graph))
+        self.status.value = f"{graph_summary(graph)}. Nodes coloured by {self.color_by.value} (colour bar, top right)."
 
     def _on_error(self, err: Exception) -> None:
         self.status.error(f"Failed: {err}")

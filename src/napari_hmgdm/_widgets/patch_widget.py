@@ -120,21 +120,28 @@ class PatchWidget(ScrollingDock):
             checkpoint = Path(self.checkpoint.value)
             if not checkpoint.is_file():
                 raise InputError("Choose a model checkpoint (.pt) written by training.")
-            request = PatchRequest(path, base_mpp, region, int(self.patch_size.value),
-                                   GraphConfig(kind=self.kind.value), checkpoint, chosen_vae(self.vae))
+            request = PatchRequest(
+                path,
+                base_mpp,
+                region,
+                int(self.patch_size.value),
+                GraphConfig(kind=self.kind.value),
+                checkpoint,
+                chosen_vae(self.vae),
+            )
         except (InputError, ValueError) as err:
-            self.status.error(str(err))
-            show_error(str(err))
+            self.status.error(str(err))  # in red where the user looks; no toast left behind
             return
         self.start(request)
 
     def start(self, request: PatchRequest) -> None:
         """Embed the patches of ``request`` in a worker thread."""
-        worker = create_worker(patch_embedding_job, request, _start_thread=False,
-                               _ignore_errors=True)  # shown by the errored handler, not re-raised
+        worker = create_worker(
+            patch_embedding_job, request, _start_thread=False, _ignore_errors=True
+        )  # shown by the errored handler, not re-raised
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(self._on_embedded)
-        worker.errored.connect(lambda err: self._fail(f"Embedding failed: {err}"))
+        worker.errored.connect(lambda err: self._fail(f"Embedding failed: {err}", toast=True))
         worker.finished.connect(self._on_finished)
         self._worker = worker
         self.embed_button.text = "Cancel"
@@ -152,8 +159,13 @@ class PatchWidget(ScrollingDock):
         self.status.value = f"{len(result.grid)} patches embedded ({result.embeddings.shape[1]} numbers each)."
         if MARKS not in self._viewer.layers:
             marks = self._viewer.add_points(
-                np.zeros((0, 2)), name=MARKS, features={"class": np.array([], dtype=object)},
-                face_color="white", border_color="black", size=12, units=("µm", "µm"),
+                np.zeros((0, 2)),
+                name=MARKS,
+                features={"class": np.array([], dtype=object)},
+                face_color="white",
+                border_color="black",
+                size=12,
+                units=("µm", "µm"),
             )
             marks.feature_defaults["class"] = self.mark_class.value
             marks.mode = "add"
@@ -168,9 +180,11 @@ class PatchWidget(ScrollingDock):
         self._worker = None
         self.embed_button.text = "Embed patches"
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, message: str, toast: bool = False) -> None:
+        """Show ``message`` in red on the status line; a background job's failure also as a notification."""
         self.status.error(message)
-        show_error(message)
+        if toast:
+            show_error(message)
 
     # --- maps -----------------------------------------------------------------------------------------------
     def _require_embedding(self) -> PatchEmbedding:
@@ -217,8 +231,16 @@ class PatchWidget(ScrollingDock):
         name = "patch embeddings"
         if name in self._viewer.layers:
             self._viewer.layers.remove(name)
-        self._viewer.add_points(centres, name=name, features=features, scale=(base_mpp, base_mpp), size=6,
-                                face_color="white", units=("µm", "µm"), visible=False)
+        self._viewer.add_points(
+            centres,
+            name=name,
+            features=features,
+            scale=(base_mpp, base_mpp),
+            size=6,
+            face_color="white",
+            units=("µm", "µm"),
+            visible=False,
+        )
 
     def marked_patches(self) -> tuple[np.ndarray, np.ndarray]:
         """Patch index and class index of each mark inside the grid (GUI thread)."""
@@ -254,7 +276,6 @@ class PatchWidget(ScrollingDock):
         heatmap = self._show(np.nan_to_num(heat, nan=0.0), "image", f"p({self.heatmap_class.value})",
                              **heatmap_kwargs((0.0, 1.0)))  # fmt: skip
         heatmap.colorbar.visible = True
-        show_info(f"Classifier trained on {len(patches)} marked patches.")
         self.status.value = f"Classifier trained on {len(patches)} marks over {len(set(classes.tolist()))} classes."
 
     def save(self, tiff_path: str | Path, csv_path: str | Path) -> tuple[Path, Path]:
@@ -262,8 +283,9 @@ class PatchWidget(ScrollingDock):
         if self.probabilities is None:
             raise InputError("Train the classifier first.")
         heat_class = self._names().index(self.heatmap_class.value)
-        return save_predictions(tiff_path, csv_path, self.result.grid, self.probabilities, self._names(),
-                                heatmap_class=heat_class)
+        return save_predictions(
+            tiff_path, csv_path, self.result.grid, self.probabilities, self._names(), heatmap_class=heat_class
+        )
 
     def _ask_save(self) -> None:
         from qtpy.QtWidgets import QFileDialog
@@ -287,9 +309,15 @@ class PatchWidget(ScrollingDock):
         try:
             result = self._require_embedding()
             patches, classes = self.marked_patches()
-            request = AttentionRequest(Path(self.checkpoint.value), result.vae_path, result.graphs, patches, classes,
-                                       len(self._names()), replace(WIDGET_FINETUNE_DEFAULTS,
-                                                                   epochs=int(self.epochs.value)))
+            request = AttentionRequest(
+                Path(self.checkpoint.value),
+                result.vae_path,
+                result.graphs,
+                patches,
+                classes,
+                len(self._names()),
+                replace(WIDGET_FINETUNE_DEFAULTS, epochs=int(self.epochs.value)),
+            )
         except InputError as err:
             self._fail(str(err))
             return
@@ -298,11 +326,12 @@ class PatchWidget(ScrollingDock):
     def start_finetune(self, request: AttentionRequest) -> None:
         """Fine-tune the gated-attention classifier of ``request`` in a worker thread."""
         self._token = CancelToken()
-        worker = create_worker(attention_job, request, self._token, _start_thread=False,
-                               _ignore_errors=True)  # shown by the errored handler, not re-raised
+        worker = create_worker(
+            attention_job, request, self._token, _start_thread=False, _ignore_errors=True
+        )  # shown by the errored handler, not re-raised
         worker.yielded.connect(self._on_epoch)
         worker.returned.connect(self._show_attention)
-        worker.errored.connect(lambda err: self._fail(f"Fine-tuning failed: {err}"))
+        worker.errored.connect(lambda err: self._fail(f"Fine-tuning failed: {err}", toast=True))
         worker.finished.connect(self._on_finetune_finished)
         self._finetune_worker = worker
         self.finetune_button.text = "Cancel fine-tuning"
@@ -313,8 +342,9 @@ class PatchWidget(ScrollingDock):
         done, total, epoch = update
         self.progress.max, self.progress.value = max(1, total), done
         if epoch is not None:
-            self.status.value = (f"fine-tuning epoch {done}/{total}  loss {epoch.train_loss:.3f}  "
-                                 f"marks right {epoch.val_accuracy:.0%}")
+            self.status.value = (
+                f"fine-tuning epoch {done}/{total}  loss {epoch.train_loss:.3f}  marks right {epoch.val_accuracy:.0%}"
+            )
 
     def _on_finetune_finished(self) -> None:
         self._finetune_worker = None
@@ -330,5 +360,7 @@ class PatchWidget(ScrollingDock):
             self._viewer.layers.remove(ATTENTION)
         layer = self._viewer.add_layer(Layer.create(data, kwargs | {"name": ATTENTION}, kind))
         layer.face_colorbar.visible = True
-        self.status.value = (f"Fine-tuned for {result.epochs} epochs: entity attention shown (1 = uniform within "
-                             "its patch); the class map is the 'fine-tuned classes' layer.")
+        self.status.value = (
+            f"Fine-tuned for {result.epochs} epochs: entity attention shown (1 = uniform within "
+            "its patch); the class map is the 'fine-tuned classes' layer."
+        )

@@ -98,23 +98,33 @@ class ReconstructionWidget(ScrollingDock):
         try:
             path, base_mpp, region, _ = self.picker.selection()
             if max(region.shape) > MAX_SIDE_PX:
-                raise InputError(f"The region is {region.shape} px at {region.mpp} µm/px; choose at most "
-                                 f"{MAX_SIDE_PX} px a side (a smaller box or a coarser µm/px).")
+                raise InputError(
+                    f"The region is {region.shape} px at {region.mpp} µm/px; choose at most "
+                    f"{MAX_SIDE_PX} px a side (a smaller box or a coarser µm/px)."
+                )
             checkpoint = Path(self.checkpoint.value)
             if not checkpoint.is_file():
                 raise InputError("Choose a model checkpoint (.pt) written by training.")
-            request = ReconstructionRequest(path, base_mpp, region, GraphConfig(kind=self.kind.value), checkpoint,
-                                            int(self.t.value), int(self.seed.value), chosen_vae(self.vae))
+            request = ReconstructionRequest(
+                path,
+                base_mpp,
+                region,
+                GraphConfig(kind=self.kind.value),
+                checkpoint,
+                int(self.t.value),
+                int(self.seed.value),
+                chosen_vae(self.vae),
+            )
         except (InputError, ValueError) as err:
-            self.status.error(str(err))
-            show_error(str(err))
+            self.status.error(str(err))  # in red where the user looks; no toast left behind
             return
         self.start(request)
 
     def start(self, request: ReconstructionRequest) -> None:
         """Run :func:`~napari_hmgdm._workers.reconstruction_job` in a worker thread (the button cancels it)."""
-        worker = create_worker(reconstruction_job, request, _start_thread=False,
-                               _ignore_errors=True)  # shown by the errored handler, not re-raised
+        worker = create_worker(
+            reconstruction_job, request, _start_thread=False, _ignore_errors=True
+        )  # shown by the errored handler, not re-raised
         worker.yielded.connect(self._on_stage)
         worker.returned.connect(lambda result: self._show(result, request))
         worker.errored.connect(self._on_error)
@@ -156,5 +166,7 @@ class ReconstructionWidget(ScrollingDock):
             layer = self._viewer.add_layer(Layer.create(data_, kwargs | extra, kind))
         layer.colorbar.visible = True  # the error map's scale, shown when the layer is
         self.progress.value = self.progress.max
-        self.status.value = (f"{result.targets} target entities noised at t={request.t} and reconstructed "
-                             f"({result.mode}); toggle the layers to compare.")
+        self.status.value = (
+            f"{result.targets} target entities noised at t={request.t} and reconstructed "
+            f"({result.mode}); toggle the layers to compare."
+        )

@@ -16,7 +16,7 @@ import torch
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, ProgressBar, PushButton, SpinBox
 from napari.layers import Layer
 from napari.qt.threading import create_worker
-from napari.utils.notifications import show_error, show_info, show_warning
+from napari.utils.notifications import show_error, show_info
 
 from hmgdm_core.errors import InputError
 from hmgdm_core.graph import ENTITY_KINDS, GraphConfig, GraphDataset
@@ -144,12 +144,15 @@ class TrainWidget(ScrollingDock):
             train_defaults,
             choices={"device": choices, "precision": ("fp32", "bf16", "fp16")},
             essential=("max_steps", "batch_size", "device"),
+            advanced_title="Advanced training settings",
         )
         self.train_settings.device.tooltip = f"{self.train_settings.device.tooltip} Found: {found}."
         self.model_settings = DataclassForm(pretrain_saved.model if pretrain_saved else ModelConfig())
         self.features = ComboBox(choices=[RAW, LATENT], value=saved.get("features", RAW), label="node features")
-        self.features.tooltip = ("raw: the 3×w×w pixel windows; entity VAE: fit a VAE on the region's windows "
-                                 "first (saved as vae.pt beside the checkpoints) and pre-train on its latents")
+        self.features.tooltip = (
+            "raw: the 3×w×w pixel windows; entity VAE: fit a VAE on the region's windows "
+            "first (saved as vae.pt beside the checkpoints) and pre-train on its latents"
+        )
         self.vae_settings = DataclassForm(VAEConfig(**saved["vae"]) if "vae" in saved else WIDGET_VAE_DEFAULTS,
                                           essential=("steps",))  # fmt: skip
         self.devices_found = Label(value=f"found: {found}")
@@ -180,7 +183,7 @@ class TrainWidget(ScrollingDock):
             self.devices_found,
         ])  # fmt: skip
         layout = self.body_layout()
-        layout.insertWidget(layout.indexOf(self.status.native) + 1, self.loss_plot)
+        layout.insertWidget(self.body.index(self.status) + 1, self.loss_plot)
         self.loss_plot.setVisible(False)  # empty until a run starts
         layout.addWidget(collapsible("Network settings (advanced)", self.model_settings, expanded=False))
         layout.addWidget(self.vae_section)
@@ -254,8 +257,7 @@ class TrainWidget(ScrollingDock):
         try:
             request = self.make_request(resume=resume)
         except (InputError, ValueError) as err:
-            show_error(str(err))
-            self.status.error(str(err))
+            self.status.error(str(err))  # in red where the user looks; no toast left behind
             return
         self.start(request)
 
@@ -293,8 +295,9 @@ class TrainWidget(ScrollingDock):
         # Leave a core to the GUI thread so the viewer stays responsive while the CPU trains.
         torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
         self._token = CancelToken()
-        worker = create_worker(train_job, request, self._token, _start_thread=False,
-                               _ignore_errors=True)  # shown by the errored handler, not re-raised
+        worker = create_worker(
+            train_job, request, self._token, _start_thread=False, _ignore_errors=True
+        )  # shown by the errored handler, not re-raised
         self._live.update(token=self._token, worker=worker)
         worker.yielded.connect(self._on_yielded)
         worker.errored.connect(self._on_error)
@@ -343,8 +346,10 @@ class TrainWidget(ScrollingDock):
             if steps:
                 last = steps[-1]
                 self.progress.value = min(last.step, self.progress.max)
-                self.status.value = (f"step {last.step}/{self._total_steps}  loss {last.loss:.4f}  "
-                                     f"{last.graphs_per_second:.1f} graphs/s  ETA {human_eta(last.eta_seconds)}")
+                self.status.value = (
+                    f"step {last.step}/{self._total_steps}  loss {last.loss:.4f}  "
+                    f"{last.graphs_per_second:.1f} graphs/s  ETA {human_eta(last.eta_seconds)}"
+                )
                 self.loss_plot.add(steps)
         elif isinstance(item, Started):
             self._total_steps = item.total_steps
@@ -357,14 +362,12 @@ class TrainWidget(ScrollingDock):
             self.checkpoint = item.checkpoint or self.checkpoint
             self._set_state(TrainState.DONE)
             self.status.value = f"Finished {item.step} steps; model saved to {self.checkpoint}"
-            show_info(self.status.value)
         elif isinstance(item, Cancelled):
             self.checkpoint = item.checkpoint or self.checkpoint
             self._resume_offered = self.checkpoint is not None
             self._set_state(TrainState.STOPPED)
             self.status.value = (f"Cancelled after {item.step} steps; saved {self.checkpoint}. "
                                  "Resume continues it; New run starts again.")  # fmt: skip
-            show_warning(self.status.value)
         elif isinstance(item, Failed):
             self._set_state(TrainState.FAILED)
             self.status.error(f"Failed: {item.message}")
@@ -418,8 +421,9 @@ class TrainWidget(ScrollingDock):
     # --- checkpoints ----------------------------------------------------------------------------------------
     def save_checkpoint(self, path: str | Path) -> Path:
         """Copy the current checkpoint to ``path`` (atomic); it loads with ``weights_only=True``."""
-        source = self.checkpoint or (latest_checkpoint(self.out_dir.value) if Path(self.out_dir.value).exists()
-                                     else None)
+        source = self.checkpoint or (
+            latest_checkpoint(self.out_dir.value) if Path(self.out_dir.value).exists() else None
+        )
         if source is None:
             raise InputError("No checkpoint yet: train first, or load one.")
         with atomic_path(path) as tmp:
