@@ -27,6 +27,8 @@ def test_rectangle_drawn_after_the_widget_opens_is_used(make_napari_viewer, samp
     shapes = viewer.add_shapes(name="my drawing", units=("µm", "µm"))  # the layer-list button: an empty layer
     assert widget.picker.shapes.value is shapes
     shapes.add_rectangles([_rectangle(1500, 800, 200, 300)])  # then the rectangle tool
+    # napari's default opaque white fill would hide the tissue in the region: only the outline is drawn.
+    assert np.asarray(shapes.face_color)[0, 3] == 0
     assert "rectangle (1 of 1) in 'my drawing'" in widget.picker.using.value
     _, _, region, polygon = widget.picker.selection()
     assert (region.y, region.x, region.height, region.width) == (1500, 800, 200, 300) and polygon is None
@@ -44,6 +46,7 @@ def test_rectangle_drawn_before_the_widget_opens_is_used(make_napari_viewer, sam
     viewer = make_napari_viewer(show=True)
     _open_slide(viewer, sample_svs)
     older = viewer.add_shapes([_rectangle(100, 100, 64, 64)], shape_type="rectangle", name="older")
+    older.face_color = "orange"  # a fill the user chose stays
     newer = viewer.add_shapes([_rectangle(1400, 700, 128, 96)], shape_type="rectangle", name="newer")
     widgets = [GraphWidget(viewer), TrainWidget(viewer)]
     for widget in widgets:
@@ -55,6 +58,7 @@ def test_rectangle_drawn_before_the_widget_opens_is_used(make_napari_viewer, sam
     for widget in widgets:
         assert widget.picker.shapes.value is older
         assert "in 'older'" in widget.picker.using.value
+    assert np.asarray(older.face_color)[0, 3] == 1 and np.asarray(newer.face_color)[0, 3] == 0
 
 
 def test_removed_layer_gives_way_to_the_next(qtbot, make_napari_viewer, sample_svs):

@@ -89,6 +89,7 @@ class RegionPicker(Container):
 
     def _follow(self, layer) -> None:
         if _is_shapes(layer):
+            _clear_default_fill(layer)
             self._watch(layer.events.data, lambda event, layer=layer: self._on_drawn(layer))
             self._watch(layer.events.highlight, lambda event: self._describe())
 
@@ -140,6 +141,7 @@ class RegionPicker(Container):
             self._describe()
 
     def _on_drawn(self, layer) -> None:
+        _clear_default_fill(layer)
         current = self.shapes.value
         if current is None or current is layer or not len(current.data):
             self.shapes.value = layer
@@ -193,6 +195,26 @@ class RegionPicker(Container):
         region, polygon = region_from_shape(shapes, index, image, mpp)
         is_rectangle = shapes.shape_type[index] == "rectangle"
         return path, base_mpp, region, None if is_rectangle else polygon
+
+
+def _clear_default_fill(layer) -> None:
+    """Draw without napari's default white fill, which hides the tissue inside a region.
+
+    Only a fill nobody chose is cleared: the layer's next shapes, and existing shapes all filled with
+    the default opaque white.
+    """
+    white = np.array([1.0, 1.0, 1.0, 1.0])
+    if np.allclose(_rgba(layer.current_face_color), white):
+        layer.current_face_color = "transparent"
+    faces = np.asarray(layer.face_color)
+    if len(faces) and np.allclose(faces, white):
+        layer.face_color = "transparent"
+
+
+def _rgba(colour) -> np.ndarray:
+    from matplotlib.colors import to_rgba
+
+    return np.asarray(to_rgba(colour))
 
 
 def _disconnect_all(connections: list[tuple[object, Callable]]) -> None:
