@@ -42,5 +42,5 @@ class Legend(Container):
         self.entries = [(str(name), _hex(colour)) for name, colour in entries]
         rows = [f'<span style="color:{c}; font-size:14pt">■</span>&nbsp;{name}' for name, c in self.entries]
         heading = title if title is not None else self._title
-        self.text.value = (f"<b>{heading}</b><br>" if heading else "") + "&nbsp;&nbsp;".join(rows)
+        self.text.value = (f"<b>{heading}</b><br>" if heading else "") + "<br>".join(rows)  # one per line: wraps
         self.visible = bool(self.entries)

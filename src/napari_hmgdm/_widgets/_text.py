@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
-__all__ = ["human_eta"]
+__all__ = ["human_eta", "short_path"]
 
 
 def human_eta(seconds: float | None) -> str:
@@ -25,3 +26,11 @@ def human_eta(seconds: float | None) -> str:
     if minutes:
         return f"{minutes} min {secs} s"
     return f"{secs} s"
+
+
+def short_path(path: str | Path | None) -> str:
+    """``run-…/checkpoint-….pt``: a file and its folder, short enough to wrap in a dock (the full path is long)."""
+    if path is None:
+        return "nothing"
+    path = Path(path)
+    return f"{path.parent.name}/{path.name}" if path.parent.name else path.name

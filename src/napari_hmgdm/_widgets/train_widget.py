@@ -52,7 +52,7 @@ from napari_hmgdm._widgets._legend import Legend
 from napari_hmgdm._widgets._loss_plot import LossPlot
 from napari_hmgdm._widgets._selection import RegionPicker
 from napari_hmgdm._widgets._status import StatusLine
-from napari_hmgdm._widgets._text import human_eta
+from napari_hmgdm._widgets._text import human_eta, short_path
 
 if TYPE_CHECKING:
     import napari
@@ -332,7 +332,9 @@ class TrainWidget(ScrollingDock):
         elif item == "vae":
             self.status.value = "Fitting the entity VAE on the patch windows…"
         elif isinstance(item, VAEFinished):
-            self.status.value = f"Entity VAE saved to {item.path} after {item.step} steps; pre-training on its latents…"
+            self.status.value = (
+                f"Entity VAE saved to {short_path(item.path)} after {item.step} steps; pre-training on its latents…"
+            )
         elif isinstance(item, list):
             vae_steps = [e for e in item if isinstance(e, VAEStep)]
             if vae_steps:
@@ -361,12 +363,12 @@ class TrainWidget(ScrollingDock):
         elif isinstance(item, Finished):
             self.checkpoint = item.checkpoint or self.checkpoint
             self._set_state(TrainState.DONE)
-            self.status.value = f"Finished {item.step} steps; model saved to {self.checkpoint}"
+            self.status.value = f"Finished {item.step} steps; model saved to {short_path(self.checkpoint)}"
         elif isinstance(item, Cancelled):
             self.checkpoint = item.checkpoint or self.checkpoint
             self._resume_offered = self.checkpoint is not None
             self._set_state(TrainState.STOPPED)
-            self.status.value = (f"Cancelled after {item.step} steps; saved {self.checkpoint}. "
+            self.status.value = (f"Cancelled after {item.step} steps; saved {short_path(self.checkpoint)}. "
                                  "Resume continues it; New run starts again.")  # fmt: skip
         elif isinstance(item, Failed):
             self._set_state(TrainState.FAILED)
