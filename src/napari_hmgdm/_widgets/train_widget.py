@@ -155,9 +155,6 @@ class TrainWidget(ScrollingDock):
         )
         self.vae_settings = DataclassForm(VAEConfig(**saved["vae"]) if "vae" in saved else WIDGET_VAE_DEFAULTS,
                                           essential=("steps",))  # fmt: skip
-        self.devices_found = Label(value=f"found: {found}")
-        self.devices_found.native.setWordWrap(True)
-        self.devices_found.visible = False  # shown as the device's tooltip; kept for the settings dialog tests
         self.out_dir = FileEdit(mode="d", value=saved.get("out_dir", str(default_runs_dir())), label="save runs in")
         self.out_dir.tooltip = "Each run writes its checkpoints and settings to a new run-<date> folder here."
         self.train_button = PushButton(text="Train")
@@ -180,7 +177,6 @@ class TrainWidget(ScrollingDock):
             self.train_button, self.new_run_button, self.progress, self.status, self.schedule_button,
             self.schedule_info, self.schedule_legend,
             Container(layout="horizontal", widgets=[self.save_button, self.load_button], labels=False),
-            self.devices_found,
         ])  # fmt: skip
         layout = self.body_layout()
         layout.insertWidget(self.body.index(self.status) + 1, self.loss_plot)
