@@ -118,7 +118,8 @@ def train_job(
         inputs = model_inputs(request.vae_config.latent_dim, request.out_dir, vae_path)
         graphs = inputs.graphs(dataset)
         config = replace(config, model=replace(config.model, feature_dim=request.vae_config.latent_dim))
-    yield from _batched(pretrain(graphs, config, request.out_dir, resume=request.resume, cancel=cancel), min_interval_s)
+    yield from _batched(pretrain(graphs, config, request.out_dir, resume=request.resume, cancel=cancel),
+                        min_interval_s)
 
 
 def _batched(events: Iterator, min_interval_s: float) -> Generator:
@@ -146,10 +147,8 @@ def _vae_for(
 ) -> Generator[str | VAEFinished | list, None, Path]:
     """Fit the entity VAE into the run folder, or reuse the resumed run's (its latents must not change)."""
     if request.graph_config.window != request.vae_config.window:
-        raise InputError(
-            f"The graphs' {request.graph_config.window}-px windows differ from the VAE's "
-            f"{request.vae_config.window}-px ones: build the graphs with the VAE's window."
-        )
+        raise InputError(f"The graphs' {request.graph_config.window}-px windows differ from the VAE's "
+                         f"{request.vae_config.window}-px ones: build the graphs with the VAE's window.")
     out = request.out_dir / VAE_FILE
     previous = request.resume.parent / VAE_FILE if request.resume is not None else None
     if previous is not None and previous.is_file():
@@ -157,7 +156,6 @@ def _vae_for(
         return out
     yield "vae"
     device = resolve_device(request.pretrain_config.train.device)
-    yield from _batched(
-        fit_entity_vae(dataset, out, request.vae_config, device, lambda: cancel.cancelled), min_interval_s
-    )
+    yield from _batched(fit_entity_vae(dataset, out, request.vae_config, device, lambda: cancel.cancelled),
+                        min_interval_s)
     return out

@@ -117,9 +117,8 @@ def _tiled_graph(request: GraphRequest, tile_size: int) -> Generator[tuple[str, 
     def run() -> None:
         try:
             with open_slide(request.slide_path, mpp=request.slide_mpp) as slide:
-                outcome["graph"] = build_graph(
-                    slide, request.region, request.config, tile_size=tile_size, progress=progress
-                )
+                outcome["graph"] = build_graph(slide, request.region, request.config, tile_size=tile_size,
+                                               progress=progress)
         except BaseException as err:  # handed to the generator, which re-raises it on the worker thread
             outcome["error"] = err
 
@@ -199,9 +198,8 @@ def patch_embedding_job(request: PatchRequest) -> Generator[tuple[str, int, int]
         graphs.append(graph_from_image(patch, mpp, graph_config, sub))
         yield "graphs", index + 1, len(grid)
     yield "embedding", len(grid), len(grid)
-    return PatchEmbedding(
-        grid, embed_dataset(model, inputs.graphs(graphs), device="cpu").patch, graphs, inputs.vae_path
-    )
+    return PatchEmbedding(grid, embed_dataset(model, inputs.graphs(graphs), device="cpu").patch, graphs,
+                          inputs.vae_path)
 
 
 @dataclass(frozen=True)
@@ -270,27 +268,11 @@ def reconstruction_job(request: ReconstructionRequest) -> Generator[str, None, R
     graph = graph_from_entities(entities, image, request.region, graph_config)
     yield "reconstructing"
     (model_graph,) = inputs.graphs([graph])
-    rec = reconstruct(
-        checkpoint.model,
-        model_graph,
-        request.t,
-        diffusion=checkpoint.config.diffusion,
-        mask_config=checkpoint.config.mask,
-        seed=request.seed,
-        vae=inputs.vae,
-        decode_edges=False,
-    )
+    rec = reconstruct(checkpoint.model, model_graph, request.t, diffusion=checkpoint.config.diffusion,
+                      mask_config=checkpoint.config.mask, seed=request.seed, vae=inputs.vae, decode_edges=False)
     views = paint_reconstruction(rec, graph.pos, request.region, image)
     # Errors in pixels in both modes: the decoded windows against the entities' own windows.
     error = entity_value_map(entities.labels, graph.entity_id.numpy(), node_window_errors(graph.x, rec))
     centres = request.region.from_level0(graph.pos.numpy())[rec.mask.node_target.cpu().numpy()]
-    return ReconstructionResult(
-        image,
-        views.noised,
-        views.reconstructed,
-        error,
-        int(rec.mask.node_target.sum()),
-        inputs.mode,
-        centres,
-        inputs.window,
-    )
+    return ReconstructionResult(image, views.noised, views.reconstructed, error, int(rec.mask.node_target.sum()),
+                                inputs.mode, centres, inputs.window)

@@ -8,8 +8,15 @@ from hmgdm_core.train import TrainConfig
 from napari_hmgdm._widgets._forms import DataclassForm
 
 
-@pytest.mark.parametrize("config", [TrainConfig(lr=1e-4, max_steps=None), TrainConfig(lr=3.5e-7, max_steps=12),
-                                    ModelConfig(), GraphConfig(kind="nuclei", max_distance_um=7.25)])
+@pytest.mark.parametrize(
+    "config",
+    [
+        TrainConfig(lr=1e-4, max_steps=None),
+        TrainConfig(lr=3.5e-7, max_steps=12),
+        ModelConfig(),
+        GraphConfig(kind="nuclei", max_distance_um=7.25),
+    ],
+)
 def test_round_trip(qtbot, config):
     assert DataclassForm(config).config == config
 

@@ -31,8 +31,9 @@ def test_reconstruction_layers(qtbot, slide_viewer, checkpoint, latent_checkpoin
     assert widget.running and widget.run_button.text == "Cancel"
     qtbot.waitUntil(lambda: widget.result is not None and widget._worker is None, timeout=120_000)
     assert widget.run_button.text == "Reconstruct" and widget.progress.value == widget.progress.max == 3
-    original, noised, rebuilt, error = (viewer.layers[n] for n in (
-        "original", "noised (t=900)", "reconstructed (t=900)", "reconstruction error"))
+    original, noised, rebuilt, error = (
+        viewer.layers[n] for n in ("original", "noised (t=900)", "reconstructed (t=900)", "reconstruction error")
+    )
     assert all(isinstance(layer, Image) for layer in (original, noised, rebuilt, error))
     result = widget.result
     assert result.mode == mode and mode in widget.status.value and rebuilt.metadata["hmgdm_mode"] == mode
