@@ -2,13 +2,16 @@
 
     xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_screenshots.py
 
-Each screenshot is what a person sees after the steps the tutorial describes: open the sample,
-draw a rectangle, build the nuclei graph; then train on the region (progress and loss); then
-show the mask schedule of the first patch graph (entities, nodes and edges coloured by role);
-reconstruct the region's noised entities with the bundled model, before any training, and with the trained one
-(reconstruction beside the noised view); embed the
-region's patches with the trained model and colour them by k-means cluster; mark a few dark
-(cell-dense) and pale patches and fine-tune the attention classifier, showing its attention per entity.
+Each screenshot is what a person sees after the steps the tutorial describes: open the sample with
+its drawn region, open the widgets from the Plugins menu (they pick the region up), build the nuclei
+graph (nodes coloured by a measurement, with its colour bar); then train on the region (progress and
+loss); then show the mask schedule of the first patch graph (entities, nodes and edges coloured by role,
+with a legend); reconstruct the region's noised entities with the bundled model, before any
+training, and with the trained one (reconstruction beside the noised view, then
+the error map with its colour bar); embed the region's patches with the trained model and colour them by
+k-means cluster (with a legend); mark a few dark (cell-dense) and pale patches, train the classifier on
+the marks (class map with a legend, probability heatmap with a colour bar) and fine-tune the attention
+classifier, showing its attention per entity.
 """
 
 import tempfile
@@ -18,7 +21,6 @@ from pathlib import Path
 import numpy as np
 
 OUT = Path(__file__).resolve().parent / "images"
-BOX = (1400, 700, 768, 768)  # level-0 (y, x, height, width) over the epidermis
 MPP = 0.499
 GLASS = 210  # mean RGB above which a patch is mostly bare glass, not pale tissue
 
@@ -38,31 +40,28 @@ def main() -> None:
     import napari
     from hmgdm_core.io import open_slide
     from hmgdm_core.sample import sample_slide_path
-    from napari_hmgdm._widgets.graph_widget import GraphWidget
-    from napari_hmgdm._widgets.patch_widget import PatchWidget
-    from napari_hmgdm._widgets.reconstruction_widget import ReconstructionWidget
-    from napari_hmgdm._widgets.train_widget import LATENT, SCRATCH, TrainState, TrainWidget
+    from napari_hmgdm._sample_data import SAMPLE_BOX
+    from napari_hmgdm._widgets.train_widget import LATENT, SCRATCH, TrainState
 
     OUT.mkdir(exist_ok=True)
     app = QApplication.instance() or QApplication([])
     viewer = napari.Viewer(show=True)
     viewer.window.resize(1600, 1000)
-    (image,) = viewer.open(str(sample_slide_path()), plugin="napari-hmgdm")
-    y, x, h, w = BOX
-    corners = np.array([[y - 0.5, x - 0.5], [y + h - 0.5, x + w - 0.5]]) * MPP
-    shapes = viewer.add_shapes([corners], shape_type="rectangle", name="region", edge_color="cyan",
-                               face_color="transparent", edge_width=4, units=("µm", "µm"))
+    # File ▸ Open Sample ▸ H-MGDM ▸ CMU-1 small region with a region drawn: the slide and a rectangle.
+    viewer.open_sample("napari-hmgdm", "cmu1_region")
+    image, shapes = viewer.layers["CMU-1-Small-Region.svs"], viewer.layers["region"]
+    y, x, h, w = SAMPLE_BOX
 
     docked = {}
 
-    def dock(widget, name: str) -> None:
-        """Dock ``widget`` (tabbed after the first) and point it at the slide and the drawn region."""
-        docked[name] = viewer.window.add_dock_widget(widget, name=name, tabify=bool(docked))
-        widget.picker.image.value = image
-        widget.picker.shapes.value = shapes
+    def dock(name: str):
+        """Open a widget as Plugins ▸ H-MGDM ▸ ``name`` does (tabbed after the first); it finds the region itself."""
+        dock_widget, widget = viewer.window.add_plugin_dock_widget("napari-hmgdm", name, tabify=bool(docked))
+        docked[name] = dock_widget
+        assert widget.picker.image.value is image and widget.picker.shapes.value is shapes
+        return widget
 
-    graph = GraphWidget(viewer)
-    dock(graph, "Entity graph")
+    graph = dock("Entity graph")
     graph.run_button.native.click()
     wait(app, lambda: not graph.running)
     viewer.layers["nuclei entities"].visible = False
@@ -72,8 +71,8 @@ def main() -> None:
     viewer.screenshot(str(OUT / "graph_overlay.png"), canvas_only=False, flash=False)
 
     with tempfile.TemporaryDirectory() as tmp:
-        train = TrainWidget(viewer, settings_path=Path(tmp) / "settings.json")
-        dock(train, "Train on selected region")
+        train = dock("Train on selected region")
+        train._settings_path = Path(tmp) / "settings.json"  # leave the user's remembered settings alone
         train.out_dir.value = tmp
         train.train_settings.max_steps.value = "40"
         train.train_button.native.click()
@@ -87,8 +86,10 @@ def main() -> None:
         viewer.dims.set_current_step(0, 3)
         # On the followed patch (the first one), which fills most of the canvas.
         followed = train.dataset[0].region
-        viewer.scene.camera.center = ((followed["y"] + followed["height"] / 2) * MPP,
-                                      (followed["x"] + followed["width"] / 2) * MPP)
+        viewer.scene.camera.center = (
+            (followed["y"] + followed["height"] / 2) * MPP,
+            (followed["x"] + followed["width"] / 2) * MPP,
+        )
         viewer.scene.camera.zoom = 3.0
         app.processEvents()
         viewer.screenshot(str(OUT / "mask_schedule.png"), canvas_only=False, flash=False)
@@ -104,8 +105,7 @@ def main() -> None:
             viewer.scene.camera.zoom = 1.1
 
         # The widget's default checkpoint is the bundled pre-trained model: reconstructions before any training.
-        rebuild = ReconstructionWidget(viewer)
-        dock(rebuild, "Diffusion reconstructions")
+        rebuild = dock("Diffusion reconstructions")
         rebuild.t.value = 600
         rebuild.run_button.native.click()
         wait(app, lambda: rebuild.result is not None and rebuild._worker is None)
@@ -118,14 +118,23 @@ def main() -> None:
         wait(app, lambda: rebuild.result is not None and rebuild._worker is None)
         show_side_by_side()
         viewer.screenshot(str(OUT / "reconstruction.png"), canvas_only=False, flash=False)
+        # The error map over the original region, with its colour bar.
+        noised = viewer.layers["noised (t=600)"]
+        noised.visible = False
+        viewer.layers["reconstructed (t=600)"].visible = False
+        viewer.layers["original"].visible = True
+        viewer.layers["reconstruction error"].visible = True
+        viewer.scene.camera.center = ((y + h / 2) * MPP, (x + w / 2) * MPP)
+        viewer.scene.camera.zoom = 2.2
+        app.processEvents()
+        viewer.screenshot(str(OUT / "reconstruction_error.png"), canvas_only=False, flash=False)
         for layer in list(viewer.layers):
             if layer.name.startswith(("original", "noised", "reconstructed", "reconstruction error")):
                 layer.visible = False
         viewer.scene.camera.center = ((y + h / 2) * MPP, (x + w / 2) * MPP)
         viewer.scene.camera.zoom = 2.2
 
-        patches = PatchWidget(viewer)
-        dock(patches, "Patch predictions")
+        patches = dock("Patch predictions")
         patches.checkpoint.value = str(train.checkpoint)
         patches.patch_size.value = 64
         patches.embed_button.native.click()
@@ -149,6 +158,12 @@ def main() -> None:
             for index in chosen:
                 by0, bx0, by1, bx1 = grid.level0_boxes[index]
                 marks.add(np.array([(by0 + by1) / 2, (bx0 + bx1) / 2]) * MPP)
+        patches.heatmap_class.value = "cell-dense"
+        patches.probe_button.native.click()
+        app.processEvents()
+        viewer.screenshot(str(OUT / "probability_heatmap.png"), canvas_only=False, flash=False)
+        for name in ("patch classes", "p(cell-dense)"):
+            viewer.layers[name].visible = False
         patches.epochs.value = 10
         patches.finetune_button.native.click()
         wait(app, lambda: patches.attention is not None and patches._finetune_worker is None)

@@ -8,9 +8,12 @@ import numpy as np
 from hmgdm_core.io import Slide
 
 __all__ = [
+    "HEATMAP_OPACITY",
     "attention_layer_data",
     "entity_labels_layer_data",
     "graph_layer_data",
+    "heatmap_colormap",
+    "heatmap_kwargs",
     "mask_schedule_labels_layer_data",
     "mask_schedule_layer_data",
     "patch_layer_data",
@@ -159,6 +162,39 @@ def graph_layer_data(graph, color_by: str | None = None) -> list[tuple]:
     return [(pos, points_kwargs, "points"), (vectors, vectors_kwargs, "vectors")]
 
 
+HEATMAP_OPACITY = 0.75
+"""Layer opacity of heatmaps and error maps over the slide."""
+
+
+def heatmap_colormap():
+    """A colormap that fades in: transparent at the low end, then blue, teal and green, most opaque at the top.
+
+    Low values leave the slide as it is; higher ones tint it in hues H&E does not have, at about the
+    brightness of stained tissue, so the tissue stays readable under the map (an additive blend over a
+    bright H&E slide turned it white, a yellow top made it glare).
+    """
+    from napari.utils.colormaps import Colormap
+
+    colours = [[0.15, 0.3, 0.9, 0.0], [0.16, 0.43, 0.9, 0.5], [0.0, 0.67, 0.67, 0.65], [0.12, 0.63, 0.16, 0.8]]
+    return Colormap(colors=colours, controls=[0.0, 0.4, 0.75, 1.0], name="hmgdm heat", interpolation="linear")
+
+
+def heatmap_kwargs(contrast_limits: tuple[float, float]) -> dict:
+    """Image-layer settings of a heatmap or error map over the slide (translucent, fading colormap).
+
+    Parameters
+    ----------
+    contrast_limits : tuple of float
+        Values mapped to the bottom and the top of the colormap (probability: ``(0, 1)``).
+    """
+    return {
+        "colormap": heatmap_colormap(),
+        "blending": "translucent",
+        "opacity": HEATMAP_OPACITY,
+        "contrast_limits": tuple(float(v) for v in contrast_limits),
+    }
+
+
 def patch_layer_data(raster: np.ndarray, region: dict, name: str, kind: str) -> tuple:
     """Layer data for a raster over a region's read pixels (a class map or a heatmap).
 
@@ -225,28 +261,41 @@ def mask_schedule_layer_data(graph, schedule) -> list[tuple]:
 
     def features(role: np.ndarray, count: int) -> pd.DataFrame:
         index = np.repeat(np.arange(s_count), count)
-        return pd.DataFrame({
-            "role": pd.Categorical(np.array(ROLE_NAMES)[role.reshape(-1)], categories=ROLE_NAMES),
-            "step": schedule.steps[index], "t": schedule.t[index], "noise_std": schedule.noise_std[index],
-        })
+        return pd.DataFrame(
+            {
+                "role": pd.Categorical(np.array(ROLE_NAMES)[role.reshape(-1)], categories=ROLE_NAMES),
+                "step": schedule.steps[index],
+                "t": schedule.t[index],
+                "noise_std": schedule.noise_std[index],
+            }
+        )
 
     vec2 = edge_vectors(pos, graph.edge_index.numpy())
     vectors = np.zeros((s_count * e, 2, 3))
     vectors[:, 0, 0] = np.repeat(np.arange(s_count), e)
     vectors[:, :, 1:] = np.tile(vec2, (s_count, 1, 1))
-    common = {"scale": (1.0, base_mpp, base_mpp), "units": ("", "µm", "µm"),
-              "metadata": {"hmgdm_region": dict(graph.region)}}
+    common = {
+        "scale": (1.0, base_mpp, base_mpp),
+        "units": ("", "µm", "µm"),
+        "metadata": {"hmgdm_region": dict(graph.region)},
+    }
     from matplotlib.colors import to_rgba_array
 
     # Explicit colours per element: a colour cycle would depend on which role appears first.
     palette = to_rgba_array([ROLE_COLOURS[name] for name in ROLE_NAMES])
     points_kwargs = common | {
-        "name": "mask schedule nodes", "features": features(schedule.node_role, n), "size": 8.0, "border_width": 0,
+        "name": "mask schedule nodes",
+        "features": features(schedule.node_role, n),
+        "size": 8.0,
+        "border_width": 0,
         "face_color": palette[schedule.node_role.reshape(-1)],
     }
     vectors_kwargs = common | {
-        "name": "mask schedule edges", "features": features(schedule.edge_role, e), "edge_width": 1.5,
-        "vector_style": "line", "edge_color": palette[schedule.edge_role.reshape(-1)],
+        "name": "mask schedule edges",
+        "features": features(schedule.edge_role, e),
+        "edge_width": 1.5,
+        "vector_style": "line",
+        "edge_color": palette[schedule.edge_role.reshape(-1)],
     }
     return [(points, points_kwargs, "points"), (vectors, vectors_kwargs, "vectors")]
 
@@ -285,8 +334,9 @@ def mask_schedule_labels_layer_data(graph, schedule, labels: np.ndarray) -> tupl
         step = block_info[None]["chunk-location"][0]
         return lookup[step][labels][None]
 
-    roles = da.map_blocks(frame, chunks=((1,) * len(lookup), (rows,), (cols,)), dtype=np.uint8, meta=np.empty(
-        (0, 0, 0), np.uint8))
+    roles = da.map_blocks(
+        frame, chunks=((1,) * len(lookup), (rows,), (cols,)), dtype=np.uint8, meta=np.empty((0, 0, 0), np.uint8)
+    )
     colours = {code + 1: ROLE_COLOURS[name] for code, name in enumerate(ROLE_NAMES)}
     region = graph.region
     kwargs = {

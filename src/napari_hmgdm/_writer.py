@@ -58,7 +58,28 @@ def _level0(data, meta: dict) -> np.ndarray:
     return np.asarray(data[0] if meta.get("multiscale") else data)
 
 
-def layer_features(data, meta: dict, layer_type: str) -> list[dict]:
+def _kind(meta: dict) -> str | None:
+    return (meta.get("metadata") or {}).get("hmgdm_kind")
+
+
+def _is_node_table(meta: dict, layer_type: str) -> bool:
+    table = meta.get("features")
+    return layer_type == "points" and table is not None and "entity_id" in table.columns
+
+
+def _node_measurements(table, count: int) -> dict[str, np.ndarray]:
+    """Numeric node features as label-indexed columns (row ``k`` = label ``k + 1``, NaN without a node)."""
+    ids = table["entity_id"].to_numpy(np.int64)
+    keep = (ids >= 1) & (ids <= count)
+    columns = {}
+    for name in table.select_dtypes("number").columns.drop("entity_id"):
+        column = np.full(count, np.nan)
+        column[ids[keep] - 1] = table[name].to_numpy(np.float64)[keep]
+        columns[str(name)] = column
+    return columns
+
+
+def layer_features(data, meta: dict, layer_type: str, nodes=None) -> list[dict]:
     """QuPath features of one layer-data tuple (``layer.as_layer_data_tuple()``).
 
     Parameters
@@ -70,7 +91,11 @@ def layer_features(data, meta: dict, layer_type: str) -> list[dict]:
     layer_type : str
         ``'labels'`` (one detection per label, tiles for tissue superpixels), ``'points'``
         (Point objects named by ``entity_id``, numeric features as measurements), ``'shapes'``
-        (annotations) or ``'vectors'`` (one locked MultiLineString annotation).
+        (annotations, with their ``name`` and ``class`` features) or ``'vectors'`` (one locked
+        MultiLineString annotation).
+    nodes : pandas.DataFrame, optional
+        For a Labels layer, the node table of the same entities (``entity_id`` = label): its numeric
+        columns become the outlines' measurements, so each entity is one object.
 
     Returns
     -------
@@ -79,12 +104,15 @@ def layer_features(data, meta: dict, layer_type: str) -> list[dict]:
     """
     mapping = {"scale": meta.get("scale", (1.0, 1.0)), "translate": meta.get("translate", (0.0, 0.0))}
     mapping["base_mpp"] = _base_mpp(meta)
-    kind = (meta.get("metadata") or {}).get("hmgdm_kind")
+    kind = _kind(meta)
     if layer_type == "labels":
         labels = _level0(data, meta)
         if labels.ndim != 2:
             raise InputError(f"Labels layer {meta.get('name')!r} is {labels.ndim}-D; save a 2-D label image.")
-        return label_features(labels, object_type=_OBJECT_TYPES.get(kind, "detection"), **mapping)
+        measurements = None if nodes is None else _node_measurements(nodes, int(labels.max(initial=0)))
+        return label_features(
+            labels, object_type=_OBJECT_TYPES.get(kind, "detection"), measurements=measurements, **mapping
+        )
     if layer_type == "points":
         table = meta.get("features")
         names, measurements = None, {}
@@ -98,7 +126,18 @@ def layer_features(data, meta: dict, layer_type: str) -> list[dict]:
             measurements=measurements, **mapping,
         )  # fmt: skip
     if layer_type == "shapes":
-        return shape_features(list(data), list(meta.get("shape_type", [])), **mapping)
+        table = meta.get("features")
+        names, classes = (
+            [None if v in ("", None) else str(v) for v in table[column]]
+            if table is not None and column in table.columns
+            else None
+            for column in ("name", "class")
+        )
+        colours = (meta.get("metadata") or {}).get("hmgdm_qupath_colours")
+        shapes = list(data)
+        return shape_features(
+            shapes, list(meta.get("shape_type", [])), names=names, classes=classes, colors=colours, **mapping
+        )
     if layer_type == "vectors":
         vectors = np.asarray(data, dtype=np.float64)  # (E, 2, D): start, then direction
         segments = np.stack([vectors[:, 0], vectors[:, 0] + vectors[:, 1]], axis=1)
@@ -121,7 +160,16 @@ def write_geojson(path: str, layer_data: list[tuple]) -> list[str]:
     list of str
         ``[path]``.
     """
-    features = [feature for data, meta, kind in layer_data for feature in layer_features(data, meta, kind)]
+    # A Labels layer of entities and the Points layer of their nodes make one object per entity: the
+    # outline, with the node's measurements; the points are not written again.
+    outlined = {_kind(meta) for _, meta, kind in layer_data if kind == "labels" and _kind(meta)}
+    nodes = {_kind(meta): meta["features"] for _, meta, kind in layer_data
+             if _is_node_table(meta, kind) and _kind(meta) in outlined}  # fmt: skip
+    features = []
+    for data, meta, kind in layer_data:
+        if kind == "points" and _kind(meta) in nodes:
+            continue
+        features += layer_features(data, meta, kind, nodes.get(_kind(meta)) if kind == "labels" else None)
     return [str(write_qupath(features, path))]
 
 

@@ -1,5 +1,8 @@
 """Atomic writes: the old file survives a failed write, the new one appears whole."""
 
+import os
+import stat
+
 import pytest
 
 from hmgdm_core.io.atomic import atomic_path, write_text_atomic
@@ -21,3 +24,19 @@ def test_write_creates_folders_and_replaces(tmp_path):
     write_text_atomic(target, "2")
     assert target.read_text() == "2"
     assert [p.name for p in target.parent.iterdir()] == ["settings.json"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_written_files_follow_the_umask(tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        write_text_atomic(tmp_path / "shared.geojson", "{}")
+        with atomic_path(tmp_path / "model.pt") as tmp:
+            tmp.write_bytes(b"\0")
+        plain = tmp_path / "plain.txt"
+        plain.write_text("x")  # what an ordinary open() gives under this umask
+    finally:
+        os.umask(previous)
+    expected = 0o666 & ~umask
+    for name in ("shared.geojson", "model.pt", "plain.txt"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == expected, name

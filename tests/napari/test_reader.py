@@ -30,8 +30,29 @@ def test_open_sample_svs_through_the_plugin(make_napari_viewer, sample_svs):
 
 def test_sample_data_contribution(make_napari_viewer):
     viewer = make_napari_viewer()
+    assert not viewer.scale_bar.visible
     viewer.open_sample("napari-hmgdm", "cmu1")
     assert [layer.name for layer in viewer.layers] == ["CMU-1-Small-Region.svs"]
+    assert viewer.scale_bar.visible and str(viewer.layers[0].units[0]) in ("µm", "micrometer")
+    viewer.open_sample("napari-hmgdm", "cmu1_region")
+    (region,) = [layer for layer in viewer.layers if layer.name == "region"]
+    assert region.shape_type == ["rectangle"] and len(region.data) == 1
+
+
+def test_samples_sit_in_an_h_mgdm_group(make_napari_viewer):
+    # napari lists a plugin's samples in a submenu named after it once it has more than one.
+    from npe2 import PluginManager
+
+    manifest = PluginManager.instance().get_manifest("napari-hmgdm")
+    assert manifest.display_name == "H-MGDM" and len(manifest.contributions.sample_data) >= 2
+    viewer = make_napari_viewer()
+    titles = [action.text() for action in viewer.window.file_menu.actions()]
+    assert "Open Sample" in titles
+    sample_menu = next(a.menu() for a in viewer.window.file_menu.actions() if a.text() == "Open Sample")
+    groups = {a.text(): a.menu() for a in sample_menu.actions() if a.menu() is not None}
+    assert "H-MGDM" in groups
+    names = [a.text().replace("&&", "&") for a in groups["H-MGDM"].actions()]  # Qt doubles a literal &
+    assert "CMU-1 small region (H&E skin, 20x, CC0)" in names and "CMU-1 small region with a region drawn" in names
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 from napari.layers import Image
-from napari.utils.colormaps import AVAILABLE_COLORMAPS
 from scipy import ndimage
 
 from hmgdm_core.overlays import paint_windows
+from napari_hmgdm._layers import heatmap_colormap
 from napari_hmgdm._widgets.reconstruction_widget import ReconstructionWidget
 
 
@@ -28,9 +28,12 @@ def test_reconstruction_layers(qtbot, slide_viewer, checkpoint, latent_checkpoin
     widget = _widget(viewer, image, shapes, checkpoint if mode == "raw windows" else latent_checkpoint[0])
     widget.t.value = 900
     widget.run_button.native.click()
+    assert widget.running and widget.run_button.text == "Cancel"
     qtbot.waitUntil(lambda: widget.result is not None and widget._worker is None, timeout=120_000)
-    original, noised, rebuilt, error = (viewer.layers[n] for n in (
-        "original", "noised (t=900)", "reconstructed (t=900)", "reconstruction error"))
+    assert widget.run_button.text == "Reconstruct" and widget.progress.value == widget.progress.max == 3
+    original, noised, rebuilt, error = (
+        viewer.layers[n] for n in ("original", "noised (t=900)", "reconstructed (t=900)", "reconstruction error")
+    )
     assert all(isinstance(layer, Image) for layer in (original, noised, rebuilt, error))
     result = widget.result
     assert result.mode == mode and mode in widget.status.value and rebuilt.metadata["hmgdm_mode"] == mode
@@ -71,7 +74,7 @@ def _deepest(mask):
 
 
 def _check_error_colours(viewer, layer, error):
-    """On screen the error map is hot (bright magma) on the worst entity and dark on the best one."""
+    """On screen the error map is bright green on the worst entity and faint on the best one."""
     for other in viewer.layers:
         other.visible = other is layer
     layer.opacity, layer.blending = 1.0, "translucent"
@@ -79,10 +82,14 @@ def _check_error_colours(viewer, layer, error):
     assert worst > 2 * best
     hot = _centre_colour(viewer, layer, _deepest(error == worst))
     cold = _centre_colour(viewer, layer, _deepest(error == best))
-    lut = AVAILABLE_COLORMAPS["magma"].map(np.linspace(0, 1, 256))[:, :3] * 255
+    rgba = heatmap_colormap().map(np.linspace(0, 1, 256))
+    lut = rgba[:, :3] * rgba[:, 3:] * 255  # translucent over the black canvas
+    nearest = []
     for colour in (hot, cold):
-        assert np.sqrt(((lut - colour) ** 2).sum(axis=1)).min() < 20  # a magma colour
-    assert hot.sum() > cold.sum() + 150 and hot.sum() > 400
+        distance = np.sqrt(((lut - colour) ** 2).sum(axis=1))
+        assert distance.min() < 20  # a colour of the heatmap colormap
+        nearest.append(int(distance.argmin()))
+    assert nearest[0] > 200 and nearest[1] < 100  # the worst entity near its top, the best near its bottom
 
 
 def test_latent_checkpoint_without_its_vae_is_a_clear_message(qtbot, slide_viewer, latent_checkpoint, tmp_path):
@@ -108,3 +115,14 @@ def test_too_large_region_is_refused(slide_viewer, checkpoint):
     widget.checkpoint.value = str(checkpoint)
     widget.run_button.native.click()
     assert widget._worker is None and "at most 1024 px" in widget.status.value
+
+
+def test_reconstruction_can_be_cancelled(qtbot, slide_viewer, checkpoint):
+    viewer, image, shapes = slide_viewer
+    widget = _widget(viewer, image, shapes, checkpoint)
+    widget.run_button.native.click()
+    widget.run_button.native.click()  # Cancel: the job stops at its next stage
+    assert widget.status.value == "Cancelling…"
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    assert widget.result is None and widget.status.value == "Cancelled." and widget.run_button.text == "Reconstruct"
+    assert "reconstruction error" not in viewer.layers

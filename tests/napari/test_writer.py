@@ -65,15 +65,21 @@ def test_graph_widget_overlays_save_to_one_qupath_file(qtbot, slide_viewer, roi_
 
     objects = read_qupath(written, image_shape=open_slide(image.metadata["hmgdm_path"]).shape)
     cells = [o for o in objects if o.object_type == "detection" and o.geometry["type"] == "Polygon"]
-    nodes = [o for o in objects if o.geometry["type"] == "Point"]
     (edges,) = [o for o in objects if o.geometry["type"] == "MultiLineString"]
     (roi,) = rois(objects)
-    assert len(cells) == len(np.unique(labels.data)) - 1
-    assert len(nodes) == graph.num_nodes and [int(o.name) for o in nodes] == graph.entity_id.tolist()
-    xy = np.array([o.geometry["coordinates"] for o in nodes])
-    np.testing.assert_allclose(xy[:, ::-1], graph.pos.numpy(), atol=0.01)  # level-0 (x, y), 0.01 px
-    assert math.isnan(nodes[0].measurements["area_um2"])
-    assert nodes[1].measurements["area_um2"] == pytest.approx(float(points.features["area_um2"][1]))
+    # One object per nucleus: its outline, carrying the node's measurements and its centroid; no extra point.
+    assert not [o for o in objects if o.geometry["type"] == "Point"]
+    assert len(cells) == len(np.unique(labels.data)) - 1 == graph.num_nodes
+    by_name = {int(o.name): o for o in cells}
+    assert sorted(by_name) == sorted(graph.entity_id.tolist())
+    first, second = (by_name[int(graph.entity_id[k])] for k in (0, 1))
+    assert math.isnan(first.measurements["area_um2"])
+    assert second.measurements["area_um2"] == pytest.approx(float(points.features["area_um2"][1]))
+    assert set(points.features.columns.drop("entity_id")) <= set(second.measurements)
+    for k in range(0, graph.num_nodes, max(1, graph.num_nodes // 10)):
+        cell = by_name[int(graph.entity_id[k])]
+        centre_um = np.array([cell.measurements["Centroid Y µm"], cell.measurements["Centroid X µm"]])
+        np.testing.assert_allclose(centre_um / image.metadata["hmgdm_mpp"], graph.pos.numpy()[k], atol=1.5)
     lines = np.asarray(edges.geometry["coordinates"])
     assert edges.locked and len(lines) == len(vectors.data)
     src, dst = vectors.features["source"].to_numpy(), vectors.features["target"].to_numpy()

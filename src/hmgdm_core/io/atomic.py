@@ -11,12 +11,21 @@ from pathlib import Path
 __all__ = ["atomic_path", "write_text_atomic"]
 
 
+def _umask() -> int:
+    """The process umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed over ``path``.
 
     The parent folder is created if needed. If the block raises (or is interrupted), the
-    temporary file is removed and ``path`` is untouched.
+    temporary file is removed and ``path`` is untouched. The file gets the permissions a plain
+    ``open(path, "w")`` would give (``0o666`` less the umask), not ``mkstemp``'s owner-only ``0o600``,
+    so colleagues (and QuPath under another account) can read shared results.
 
     Parameters
     ----------
@@ -34,6 +43,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     os.close(handle)
     try:
         yield Path(temporary)
+        # After the block: whatever wrote the file may have recreated it with its own mode.
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     finally:
         Path(temporary).unlink(missing_ok=True)

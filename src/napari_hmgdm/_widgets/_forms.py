@@ -5,9 +5,12 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Sequence
 from typing import Any
 
 from magicgui.widgets import CheckBox, ComboBox, Container, LineEdit, SpinBox, Widget
+
+from napari_hmgdm._widgets._field_text import label_and_tooltip
 
 __all__ = ["DataclassForm", "collapsible"]
 
@@ -24,29 +27,62 @@ def _optional_inner(annotation: Any) -> type | None:
 class DataclassForm(Container):
     """A form with one widget per scalar field of a dataclass; nested dataclasses are left out.
 
+    Fields get plain-language labels and tooltips (:mod:`~napari_hmgdm._widgets._field_text`).
+
     Parameters
     ----------
     value : dataclass instance
         Provides the field types and the initial values.
     choices : dict, optional
         Field name → allowed string values (shown as a drop-down).
+    essential : sequence of str, optional
+        Fields shown first; the others go in a folded section. Default: all shown.
+    advanced_title : str
+        The folded section's title.
     """
 
-    def __init__(self, value: Any, choices: dict[str, tuple[str, ...]] | None = None) -> None:
+    def __init__(
+        self,
+        value: Any,
+        choices: dict[str, tuple[str, ...]] | None = None,
+        essential: Sequence[str] | None = None,
+        advanced_title: str = "Advanced",
+    ) -> None:
         self._cls = type(value)
         self._base = value
         hints = typing.get_type_hints(self._cls)
-        widgets: list[Widget] = []
+        self._fields: dict[str, Widget] = {}
         for f in dataclasses.fields(self._cls):
             current = getattr(value, f.name)
             widget = self._widget_for(f.name, hints[f.name], current, (choices or {}).get(f.name))
             if widget is not None:
-                widgets.append(widget)
-        super().__init__(widgets=widgets, labels=True)
+                self._fields[f.name] = widget
+        shown = [w for name, w in self._fields.items() if essential is None or name in essential]
+        folded = [w for w in self._fields.values() if w not in shown]
+        super().__init__(widgets=shown, labels=True)
+        self.advanced: Container | None = None
+        if folded:
+            self.advanced = Container(widgets=folded, labels=True)
+            self.advanced.margins = (0, 0, 0, 0)
+            self.native.layout().addWidget(collapsible(advanced_title, self.advanced, expanded=False))
+
+    def __getattr__(self, name: str) -> Any:
+        fields = self.__dict__.get("_fields") or {}
+        if name in fields:  # folded fields too, as ``form.lr``
+            return fields[name]
+        return super().__getattr__(name)
 
     @staticmethod
     def _widget_for(name: str, annotation: Any, current: Any, choices: tuple[str, ...] | None) -> Widget | None:
-        label = name.replace("_", " ")
+        widget = DataclassForm._bare_widget_for(name, annotation, current, choices)
+        if widget is not None:
+            widget.label, tooltip = label_and_tooltip(name)
+            widget.tooltip = " ".join(t for t in (tooltip, widget.tooltip) if t) or None
+        return widget
+
+    @staticmethod
+    def _bare_widget_for(name: str, annotation: Any, current: Any, choices: tuple[str, ...] | None) -> Widget | None:
+        label = name
         if choices:
             return ComboBox(name=name, label=label, choices=list(choices), value=current)
         if annotation is bool:
@@ -61,7 +97,7 @@ class DataclassForm(Container):
         inner = _optional_inner(annotation)
         if inner in (int, float):
             widget = LineEdit(name=name, label=label, value="" if current is None else str(current))
-            widget.tooltip = "empty = automatic"
+            widget.tooltip = "(empty = automatic)"
             return widget
         return None  # nested configs and tuples get their own forms or keep their defaults
 
@@ -76,7 +112,7 @@ class DataclassForm(Container):
         """
         hints = typing.get_type_hints(self._cls)
         changes = {}
-        for widget in self:
+        for widget in self._fields.values():
             annotation = hints[widget.name]
             inner = _optional_inner(annotation)
             text = str(widget.value).strip()
@@ -97,7 +133,7 @@ class DataclassForm(Container):
             raise TypeError(f"expected a {self._cls.__name__}, got {type(value).__name__}")
         self._base = value
         hints = typing.get_type_hints(self._cls)
-        for widget in self:
+        for widget in self._fields.values():
             current = getattr(value, widget.name)
             if _optional_inner(hints[widget.name]) is not None:
                 widget.value = "" if current is None else str(current)
@@ -107,7 +143,7 @@ class DataclassForm(Container):
                 widget.value = current
 
 
-def collapsible(title: str, form: DataclassForm, expanded: bool):
+def collapsible(title: str, form: Container, expanded: bool):
     """Put a long settings form under a header that folds it away."""
     from superqt import QCollapsible
 

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton
+from magicgui.widgets import ComboBox, ProgressBar, PushButton
 from napari.layers import Layer
 from napari.qt.threading import create_worker
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_error
 
 from hmgdm_core.entities import NucleiConfig, SuperpixelConfig
 from hmgdm_core.errors import InputError
 from hmgdm_core.graph import ENTITY_KINDS, GraphConfig, graph_summary
 from hmgdm_core.graph.assemble import NODE_MEASUREMENTS
 from napari_hmgdm._layers import entity_labels_layer_data, graph_layer_data
+from napari_hmgdm._widgets._dock import ScrollingDock
 from napari_hmgdm._widgets._forms import DataclassForm
 from napari_hmgdm._widgets._selection import RegionPicker
+from napari_hmgdm._widgets._status import StatusLine
 from napari_hmgdm._workers import GraphRequest, GraphResult, graph_job
 
 if TYPE_CHECKING:
@@ -23,7 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = ["GraphWidget"]
 
-class GraphWidget(Container):
+
+class GraphWidget(ScrollingDock):
     """Choose a region and entity kind, build the graph in a worker, show it as layers.
 
     Entities become a Labels layer, nodes a Points layer whose ``features`` hold the
@@ -34,21 +37,28 @@ class GraphWidget(Container):
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self._viewer = viewer
         self._worker = None
-        self.picker = RegionPicker()
+        self.picker = RegionPicker(viewer)
         self.settings = DataclassForm(
-            GraphConfig(kind="nuclei"), choices={"kind": ENTITY_KINDS, "nuclei_topology": ("knn", "delaunay")}
+            GraphConfig(kind="nuclei"),
+            choices={"kind": ENTITY_KINDS, "nuclei_topology": ("knn", "delaunay")},
+            essential=("kind", "k", "max_distance_um"),
+            advanced_title="Advanced graph settings",
         )
-        self.nuclei_settings = DataclassForm(NucleiConfig())
-        self.tissue_settings = DataclassForm(SuperpixelConfig())
+        self.nuclei_settings = DataclassForm(
+            NucleiConfig(), essential=("min_area_um2", "max_area_um2"), advanced_title="Advanced nucleus detection"
+        )
+        self.tissue_settings = DataclassForm(
+            SuperpixelConfig(), essential=("superpixel_um",), advanced_title="Advanced tissue pieces"
+        )
         self.color_by = ComboBox(choices=list(NODE_MEASUREMENTS), value="od_h", label="colour nodes by")
+        self.color_by.tooltip = "The node measurement shown as colour (a colour bar appears on the canvas)."
         self.run_button = PushButton(text="Build graph")
         self.progress = ProgressBar(min=0, max=3, value=0, label="progress")
-        self.status = Label(value="")
-        self.status.native.setWordWrap(True)  # long messages wrap instead of widening the dock
+        self.status = StatusLine()
         super().__init__(
-            widgets=[self.picker, self.settings, self.nuclei_settings, self.tissue_settings, self.color_by,
-                     self.run_button, self.progress, self.status],
-        )
+            [self.picker, self.settings, self.nuclei_settings, self.tissue_settings, self.color_by, self.run_button,
+             self.progress, self.status]
+        )  # fmt: skip
         self.settings.kind.changed.connect(self._show_kind_settings)
         self.run_button.changed.connect(self._on_button)
         self._show_kind_settings(self.settings.kind.value)
@@ -80,15 +90,15 @@ class GraphWidget(Container):
             path, base_mpp, region, polygon = self.picker.selection()
             request = GraphRequest(path, base_mpp, region, polygon, self.graph_config())
         except (InputError, ValueError) as err:
-            show_error(str(err))
-            self.status.value = str(err)
+            self.status.error(str(err))  # in red where the user looks; no toast left behind
             return
         self.start(request)
 
     def start(self, request: GraphRequest) -> None:
         """Run :func:`~napari_hmgdm._workers.graph_job` for ``request`` in a worker thread."""
-        worker = create_worker(graph_job, request, _start_thread=False,
-                               _ignore_errors=True)  # shown by the errored handler, not re-raised
+        worker = create_worker(
+            graph_job, request, _start_thread=False, _ignore_errors=True
+        )  # shown by the errored handler, not re-raised
         worker.yielded.connect(self._on_stage)
         worker.returned.connect(self._on_result)
         worker.errored.connect(self._on_error)
@@ -120,13 +130,14 @@ class GraphWidget(Container):
             name = kwargs["name"]
             if name in self._viewer.layers:
                 self._viewer.layers.remove(name)
-            self._viewer.add_layer(Layer.create(data, kwargs, kind))
+            layer = self._viewer.add_layer(Layer.create(data, kwargs, kind))
+            if kind == "points" and len(data):
+                layer.face_colorbar.visible = True  # the scale of the "colour nodes by" measurement
         self.progress.value = self.progress.max
-        self.status.value = graph_summary(graph)
-        show_info(graph_summary(graph))
+        self.status.value = f"{graph_summary(graph)}. Nodes coloured by {self.color_by.value} (colour bar, top right)."
 
     def _on_error(self, err: Exception) -> None:
-        self.status.value = f"Failed: {err}"
+        self.status.error(f"Failed: {err}")
         show_error(f"Graph building failed: {err}")
 
     def _on_finished(self) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FileEdit, Label, LineEdit, ProgressBar, PushButton, SpinBox
+from magicgui.widgets import ComboBox, FileEdit, LineEdit, ProgressBar, PushButton, SpinBox
 from napari.layers import Layer
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
@@ -21,9 +21,12 @@ from hmgdm_core.graph import ENTITY_KINDS, GraphConfig
 from hmgdm_core.overlays import class_map, cluster_patches, fit_patch_probe, save_predictions
 from hmgdm_core.train import CancelToken
 from napari_hmgdm._attention_job import WIDGET_FINETUNE_DEFAULTS, AttentionRequest, AttentionResult, attention_job
-from napari_hmgdm._layers import attention_layer_data, patch_layer_data
+from napari_hmgdm._layers import attention_layer_data, heatmap_kwargs, patch_layer_data
 from napari_hmgdm._widgets._bundled import BUNDLED_TOOLTIP, bundled_checkpoint
+from napari_hmgdm._widgets._dock import ScrollingDock
+from napari_hmgdm._widgets._legend import Legend
 from napari_hmgdm._widgets._selection import RegionPicker
+from napari_hmgdm._widgets._status import StatusLine
 from napari_hmgdm._widgets.reconstruction_widget import chosen_vae
 from napari_hmgdm._workers import PatchEmbedding, PatchRequest, patch_embedding_job
 
@@ -36,7 +39,7 @@ MARKS = "patch marks"
 ATTENTION = "attention"
 
 
-class PatchWidget(Container):
+class PatchWidget(ScrollingDock):
     """Embed the patches of the selected region with a pre-trained model and map them.
 
     *Embed patches* runs in a worker; *Show clusters* colours the patches by k-means cluster;
@@ -51,35 +54,41 @@ class PatchWidget(Container):
         self._worker = None
         self.result: PatchEmbedding | None = None
         self.probabilities: np.ndarray | None = None
-        self.picker = RegionPicker(mpp=1.0)
-        self.checkpoint = FileEdit(mode="r", filter="*.pt", label="model checkpoint", **bundled_checkpoint())
+        self.picker = RegionPicker(viewer, mpp=1.0)
+        self.checkpoint = FileEdit(mode="r", filter="*.pt", label="trained model", **bundled_checkpoint())
         self.checkpoint.tooltip = BUNDLED_TOOLTIP
         self.vae = FileEdit(mode="r", filter="*.pt", label="entity VAE", nullable=True)
         self.vae.tooltip = "optional: default the vae.pt beside the checkpoint, for runs trained on VAE latents"
         self.kind = ComboBox(choices=list(ENTITY_KINDS), value="tissue", label="entities")
-        self.patch_size = SpinBox(value=128, min=32, max=2048, step=16, label="patch px")
+        self.kind.tooltip = "Use the entities the model was trained on."
+        self.patch_size = SpinBox(value=128, min=32, max=2048, step=16, label="patch size (px)")
+        self.patch_size.tooltip = "Side of the square patches, in read pixels (at the resolution above)."
         self.embed_button = PushButton(text="Embed patches")
         self.progress = ProgressBar(min=0, max=1, value=0, label="progress")
         self.clusters = SpinBox(value=4, min=2, max=32, label="clusters")
+        self.clusters.tooltip = "Number of groups k-means splits the patches into."
         self.cluster_button = PushButton(text="Show clusters")
         self.class_names = LineEdit(value="tumour, stroma, other", label="classes")
+        self.class_names.tooltip = "Your class names, separated by commas."
         # Choices from a callable: napari resets a dock's combo boxes whenever a layer is added or removed.
         self.mark_class = ComboBox(choices=self._name_choices, label="mark as")
+        self.mark_class.tooltip = "Class given to the next points you click in the 'patch marks' layer."
         self.probe_button = PushButton(text="Train classifier on marks")
         self.heatmap_class = ComboBox(choices=self._name_choices, label="heatmap of")
-        self.epochs = SpinBox(value=WIDGET_FINETUNE_DEFAULTS.epochs, min=1, max=1000, label="fine-tune epochs")
+        self.epochs = SpinBox(value=WIDGET_FINETUNE_DEFAULTS.epochs, min=1, max=1000, label="fine-tune passes")
+        self.epochs.tooltip = "Epochs of fine-tuning the encoder with an attention classifier on your marks."
         self.finetune_button = PushButton(text="Fine-tune (attention)")
         self.attention: AttentionResult | None = None
         self._finetune_worker = None
         self._token: CancelToken | None = None
         self.save_button = PushButton(text="Save predictions…")
-        self.status = Label(value="")
-        self.status.native.setWordWrap(True)
-        super().__init__(widgets=[
+        self.legend = Legend()
+        self.status = StatusLine()
+        super().__init__([
             self.picker, self.checkpoint, self.vae, self.kind, self.patch_size, self.embed_button, self.progress,
             self.clusters, self.cluster_button, self.class_names, self.mark_class, self.probe_button,
-            self.heatmap_class, self.epochs, self.finetune_button, self.save_button, self.status,
-        ])
+            self.heatmap_class, self.epochs, self.finetune_button, self.save_button, self.status, self.legend,
+        ])  # fmt: skip
         self.embed_button.changed.connect(self._on_embed)
         self.cluster_button.changed.connect(self.show_clusters)
         self.probe_button.changed.connect(self.train_probe)
@@ -112,21 +121,28 @@ class PatchWidget(Container):
             checkpoint = Path(self.checkpoint.value)
             if not checkpoint.is_file():
                 raise InputError("Choose a model checkpoint (.pt) written by training.")
-            request = PatchRequest(path, base_mpp, region, int(self.patch_size.value),
-                                   GraphConfig(kind=self.kind.value), checkpoint, chosen_vae(self.vae))
+            request = PatchRequest(
+                path,
+                base_mpp,
+                region,
+                int(self.patch_size.value),
+                GraphConfig(kind=self.kind.value),
+                checkpoint,
+                chosen_vae(self.vae),
+            )
         except (InputError, ValueError) as err:
-            self.status.value = str(err)
-            show_error(str(err))
+            self.status.error(str(err))  # in red where the user looks; no toast left behind
             return
         self.start(request)
 
     def start(self, request: PatchRequest) -> None:
         """Embed the patches of ``request`` in a worker thread."""
-        worker = create_worker(patch_embedding_job, request, _start_thread=False,
-                               _ignore_errors=True)  # shown by the errored handler, not re-raised
+        worker = create_worker(
+            patch_embedding_job, request, _start_thread=False, _ignore_errors=True
+        )  # shown by the errored handler, not re-raised
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(self._on_embedded)
-        worker.errored.connect(lambda err: self._fail(f"Embedding failed: {err}"))
+        worker.errored.connect(lambda err: self._fail(f"Embedding failed: {err}", toast=True))
         worker.finished.connect(self._on_finished)
         self._worker = worker
         self.embed_button.text = "Cancel"
@@ -144,8 +160,13 @@ class PatchWidget(Container):
         self.status.value = f"{len(result.grid)} patches embedded ({result.embeddings.shape[1]} numbers each)."
         if MARKS not in self._viewer.layers:
             marks = self._viewer.add_points(
-                np.zeros((0, 2)), name=MARKS, features={"class": np.array([], dtype=object)},
-                face_color="white", border_color="black", size=12, units=("µm", "µm"),
+                np.zeros((0, 2)),
+                name=MARKS,
+                features={"class": np.array([], dtype=object)},
+                face_color="white",
+                border_color="black",
+                size=12,
+                units=("µm", "µm"),
             )
             marks.feature_defaults["class"] = self.mark_class.value
             marks.mode = "add"
@@ -160,9 +181,11 @@ class PatchWidget(Container):
         self._worker = None
         self.embed_button.text = "Embed patches"
 
-    def _fail(self, message: str) -> None:
-        self.status.value = message
-        show_error(message)
+    def _fail(self, message: str, toast: bool = False) -> None:
+        """Show ``message`` in red on the status line; a background job's failure also as a notification."""
+        self.status.error(message)
+        if toast:
+            show_error(message)
 
     # --- maps -----------------------------------------------------------------------------------------------
     def _require_embedding(self) -> PatchEmbedding:
@@ -170,11 +193,15 @@ class PatchWidget(Container):
             raise InputError("Embed the patches first.")
         return self.result
 
-    def _show(self, data: np.ndarray, kind: str, name: str, **kwargs) -> None:
+    def _show(self, data: np.ndarray, kind: str, name: str, **kwargs):
         data_, layer_kwargs, layer_kind = patch_layer_data(data, self.result.grid.region.to_dict(), name, kind)
         if name in self._viewer.layers:
             self._viewer.layers.remove(name)
-        self._viewer.add_layer(Layer.create(data_, layer_kwargs | kwargs, layer_kind))
+        return self._viewer.add_layer(Layer.create(data_, layer_kwargs | kwargs, layer_kind))
+
+    def _show_legend(self, layer, names: list[str], title: str) -> None:
+        """The legend of a class or cluster Labels layer (value k + 1 is ``names[k]``)."""
+        self.legend.set_entries([(n, layer.get_color(k + 1)) for k, n in enumerate(names)], title=title)
 
     def show_clusters(self) -> None:
         """Colour the patches by k-means cluster of their embeddings (a Labels layer, cluster + 1)."""
@@ -185,7 +212,8 @@ class PatchWidget(Container):
             self._fail(str(err))
             return
         classes, _ = class_map(result.grid, np.eye(int(self.clusters.value))[labels])
-        self._show(classes + 1, "labels", "patch clusters")
+        layer = self._show(classes + 1, "labels", "patch clusters")
+        self._show_legend(layer, [f"cluster {k + 1}" for k in range(int(self.clusters.value))], "patch clusters")
         self._show_embedding_points(labels)
         self.status.value = f"{int(self.clusters.value)} clusters of {len(labels)} patches."
 
@@ -204,8 +232,16 @@ class PatchWidget(Container):
         name = "patch embeddings"
         if name in self._viewer.layers:
             self._viewer.layers.remove(name)
-        self._viewer.add_points(centres, name=name, features=features, scale=(base_mpp, base_mpp), size=6,
-                                face_color="white", units=("µm", "µm"), visible=False)
+        self._viewer.add_points(
+            centres,
+            name=name,
+            features=features,
+            scale=(base_mpp, base_mpp),
+            size=6,
+            face_color="white",
+            units=("µm", "µm"),
+            visible=False,
+        )
 
     def marked_patches(self) -> tuple[np.ndarray, np.ndarray]:
         """Patch index and class index of each mark inside the grid (GUI thread)."""
@@ -236,10 +272,11 @@ class PatchWidget(Container):
         self.probabilities = probe.predict_proba(self.result.embeddings)
         heat_class = self._names().index(self.heatmap_class.value)
         classes_map, heat = class_map(self.result.grid, self.probabilities, heatmap_class=heat_class)
-        self._show(classes_map + 1, "labels", "patch classes")
-        self._show(np.nan_to_num(heat, nan=0.0), "image", f"p({self.heatmap_class.value})",
-                   colormap="inferno", contrast_limits=(0.0, 1.0), opacity=0.6, blending="additive")
-        show_info(f"Classifier trained on {len(patches)} marked patches.")
+        layer = self._show(classes_map + 1, "labels", "patch classes")
+        self._show_legend(layer, self._names(), "patch classes")
+        heatmap = self._show(np.nan_to_num(heat, nan=0.0), "image", f"p({self.heatmap_class.value})",
+                             **heatmap_kwargs((0.0, 1.0)))  # fmt: skip
+        heatmap.colorbar.visible = True
         self.status.value = f"Classifier trained on {len(patches)} marks over {len(set(classes.tolist()))} classes."
 
     def save(self, tiff_path: str | Path, csv_path: str | Path) -> tuple[Path, Path]:
@@ -247,8 +284,9 @@ class PatchWidget(Container):
         if self.probabilities is None:
             raise InputError("Train the classifier first.")
         heat_class = self._names().index(self.heatmap_class.value)
-        return save_predictions(tiff_path, csv_path, self.result.grid, self.probabilities, self._names(),
-                                heatmap_class=heat_class)
+        return save_predictions(
+            tiff_path, csv_path, self.result.grid, self.probabilities, self._names(), heatmap_class=heat_class
+        )
 
     def _ask_save(self) -> None:
         from qtpy.QtWidgets import QFileDialog
@@ -272,9 +310,15 @@ class PatchWidget(Container):
         try:
             result = self._require_embedding()
             patches, classes = self.marked_patches()
-            request = AttentionRequest(Path(self.checkpoint.value), result.vae_path, result.graphs, patches, classes,
-                                       len(self._names()), replace(WIDGET_FINETUNE_DEFAULTS,
-                                                                   epochs=int(self.epochs.value)))
+            request = AttentionRequest(
+                Path(self.checkpoint.value),
+                result.vae_path,
+                result.graphs,
+                patches,
+                classes,
+                len(self._names()),
+                replace(WIDGET_FINETUNE_DEFAULTS, epochs=int(self.epochs.value)),
+            )
         except InputError as err:
             self._fail(str(err))
             return
@@ -283,11 +327,12 @@ class PatchWidget(Container):
     def start_finetune(self, request: AttentionRequest) -> None:
         """Fine-tune the gated-attention classifier of ``request`` in a worker thread."""
         self._token = CancelToken()
-        worker = create_worker(attention_job, request, self._token, _start_thread=False,
-                               _ignore_errors=True)  # shown by the errored handler, not re-raised
+        worker = create_worker(
+            attention_job, request, self._token, _start_thread=False, _ignore_errors=True
+        )  # shown by the errored handler, not re-raised
         worker.yielded.connect(self._on_epoch)
         worker.returned.connect(self._show_attention)
-        worker.errored.connect(lambda err: self._fail(f"Fine-tuning failed: {err}"))
+        worker.errored.connect(lambda err: self._fail(f"Fine-tuning failed: {err}", toast=True))
         worker.finished.connect(self._on_finetune_finished)
         self._finetune_worker = worker
         self.finetune_button.text = "Cancel fine-tuning"
@@ -298,8 +343,9 @@ class PatchWidget(Container):
         done, total, epoch = update
         self.progress.max, self.progress.value = max(1, total), done
         if epoch is not None:
-            self.status.value = (f"fine-tuning epoch {done}/{total}  loss {epoch.train_loss:.3f}  "
-                                 f"marks right {epoch.val_accuracy:.0%}")
+            self.status.value = (
+                f"fine-tuning epoch {done}/{total}  loss {epoch.train_loss:.3f}  marks right {epoch.val_accuracy:.0%}"
+            )
 
     def _on_finetune_finished(self) -> None:
         self._finetune_worker = None
@@ -313,6 +359,9 @@ class PatchWidget(Container):
         data, kwargs, kind = attention_layer_data(result.points, self.result.grid.region.to_dict())
         if ATTENTION in self._viewer.layers:
             self._viewer.layers.remove(ATTENTION)
-        self._viewer.add_layer(Layer.create(data, kwargs | {"name": ATTENTION}, kind))
-        self.status.value = (f"Fine-tuned for {result.epochs} epochs: entity attention shown (1 = uniform within "
-                             "its patch); the class map is the 'fine-tuned classes' layer.")
+        layer = self._viewer.add_layer(Layer.create(data, kwargs | {"name": ATTENTION}, kind))
+        layer.face_colorbar.visible = True
+        self.status.value = (
+            f"Fine-tuned for {result.epochs} epochs: entity attention shown (1 = uniform within "
+            "its patch); the class map is the 'fine-tuned classes' layer."
+        )

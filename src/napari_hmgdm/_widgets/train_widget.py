@@ -16,7 +16,7 @@ import torch
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, ProgressBar, PushButton, SpinBox
 from napari.layers import Layer
 from napari.qt.threading import create_worker
-from napari.utils.notifications import show_error, show_info, show_warning
+from napari.utils.notifications import show_error, show_info
 
 from hmgdm_core.errors import InputError
 from hmgdm_core.graph import ENTITY_KINDS, GraphConfig, GraphDataset
@@ -40,11 +40,20 @@ from hmgdm_core.train import (
 )
 from hmgdm_core.vae import VAEConfig, VAEFinished, VAEStep
 from napari_hmgdm._devices import device_choices
-from napari_hmgdm._layers import mask_schedule_labels_layer_data, mask_schedule_layer_data
+from napari_hmgdm._layers import (
+    ROLE_COLOURS,
+    ROLE_NAMES,
+    mask_schedule_labels_layer_data,
+    mask_schedule_layer_data,
+)
 from napari_hmgdm._train_job import FollowedLabels, TrainRequest, train_job
+from napari_hmgdm._widgets._dock import ScrollingDock
 from napari_hmgdm._widgets._forms import DataclassForm, collapsible
+from napari_hmgdm._widgets._legend import Legend
 from napari_hmgdm._widgets._loss_plot import LossPlot
 from napari_hmgdm._widgets._selection import RegionPicker
+from napari_hmgdm._widgets._status import StatusLine
+from napari_hmgdm._widgets._text import human_eta, short_path
 
 if TYPE_CHECKING:
     import napari
@@ -57,6 +66,7 @@ WIDGET_TRAIN_DEFAULTS = TrainConfig(batch_size=8, max_steps=200, checkpoint_ever
 WIDGET_VAE_DEFAULTS = VAEConfig(batch_size=64, steps=200)
 RAW, LATENT = "raw windows", "entity VAE (latent features)"
 BUNDLED, SCRATCH = "bundled model", "from scratch"
+ROLE_MEANING = {"condition": "given", "target": "hidden, rebuilt", "hidden": "left out"}
 
 
 def _stop_orphaned_run(live: dict) -> None:
@@ -95,7 +105,7 @@ def default_runs_dir() -> Path:
     return Path(user_data_dir("napari-hmgdm")) / "runs"
 
 
-class TrainWidget(Container):
+class TrainWidget(ScrollingDock):
     """Pre-train H-MGDM on the patch graphs of the selected region.
 
     Parameters
@@ -116,54 +126,74 @@ class TrainWidget(Container):
         self._live: dict = {}
         self._total_steps = 0
         self.state = TrainState.IDLE
+        self._resume_offered = False
         self.checkpoint: Path | None = None
         self.dataset: GraphDataset | None = None
         self.followed_labels: FollowedLabels | None = None
 
-        self.picker = RegionPicker(mpp=saved.get("mpp", 1.0))
+        self.picker = RegionPicker(viewer, mpp=saved.get("mpp", 1.0))
         self.kind = ComboBox(choices=list(ENTITY_KINDS), value=saved.get("kind", "tissue"), label="entities")
-        self.patch_size = SpinBox(value=saved.get("patch_size", 256), min=32, max=4096, step=32, label="patch px")
+        self.kind.tooltip = "nuclei: one node per nucleus; tissue: one node per small piece of similar tissue."
+        self.patch_size = SpinBox(value=saved.get("patch_size", 256), min=32, max=4096, step=32,
+                                  label="patch size (px)")  # fmt: skip
+        self.patch_size.tooltip = "The region is cut into square patches of this many read pixels; one graph each."
         pretrain_saved = PretrainConfig.from_json(saved["pretrain"]) if "pretrain" in saved else None
         train_defaults = pretrain_saved.train if pretrain_saved else WIDGET_TRAIN_DEFAULTS
         choices, found = device_choices()
         if train_defaults.device not in choices:
             train_defaults = replace(train_defaults, device="auto")
-        self.train_settings = DataclassForm(train_defaults, choices={"device": choices,
-                                                                     "precision": ("fp32", "bf16", "fp16")})
+        self.train_settings = DataclassForm(
+            train_defaults,
+            choices={"device": choices, "precision": ("fp32", "bf16", "fp16")},
+            essential=("max_steps", "batch_size", "device"),
+            advanced_title="Advanced training settings",
+        )
+        self.train_settings.device.tooltip = f"{self.train_settings.device.tooltip} Found: {found}."
         self.model_settings = DataclassForm(pretrain_saved.model if pretrain_saved else ModelConfig())
-        self.features = ComboBox(choices=[RAW, LATENT], value=saved.get("features", RAW), label="entity features")
-        self.features.tooltip = ("raw: the 3×w×w pixel windows; entity VAE: fit a VAE on the region's windows "
-                                 "first (saved as vae.pt beside the checkpoints) and pre-train on its latents")
-        self.vae_settings = DataclassForm(VAEConfig(**saved["vae"]) if "vae" in saved else WIDGET_VAE_DEFAULTS)
+        self.features = ComboBox(choices=[RAW, LATENT], value=saved.get("features", RAW), label="node features")
+        self.features.tooltip = (
+            "raw: the 3×w×w pixel windows; entity VAE: fit a VAE on the region's windows "
+            "first (saved as vae.pt beside the checkpoints) and pre-train on its latents"
+        )
+        self.vae_settings = DataclassForm(VAEConfig(**saved["vae"]) if "vae" in saved else WIDGET_VAE_DEFAULTS,
+                                          essential=("steps",))  # fmt: skip
+        self.out_dir = FileEdit(mode="d", value=saved.get("out_dir", str(default_runs_dir())), label="save runs in")
+        self.out_dir.tooltip = "Each run writes its checkpoints and settings to a new run-<date> folder here."
         bundled = DEFAULT_PRETRAINED in list_pretrained()
         self.start_from = ComboBox(choices=[BUNDLED, SCRATCH] if bundled else [SCRATCH], label="start from",
                                    value=saved.get("start_from", BUNDLED) if bundled else SCRATCH)
         self.start_from.tooltip = (f"bundled: continue pre-training the bundled model {DEFAULT_PRETRAINED} on this "
                                    "region (its network settings are used); from scratch: random weights with the "
                                    "Network settings below")
-        self.devices_found = Label(value=f"found: {found}")
-        self.devices_found.native.setWordWrap(True)
-        self.out_dir = FileEdit(mode="d", value=saved.get("out_dir", str(default_runs_dir())), label="runs folder")
         self.train_button = PushButton(text="Train")
+        self.new_run_button = PushButton(text="New run")
+        self.new_run_button.tooltip = "Start from scratch instead of continuing the stopped run."
+        self.new_run_button.visible = False
         self.progress = ProgressBar(min=0, max=1, value=0, label="steps")
-        self.status = Label(value="")
-        self.status.native.setWordWrap(True)  # long messages wrap instead of widening the dock
+        self.status = StatusLine()
         self.loss_plot = LossPlot()
         self.schedule_button = PushButton(text="Show mask schedule")
+        self.schedule_button.tooltip = "Which nodes were hidden (target) or given (condition) at each recorded step."
         self.schedule_info = Label(value="")
+        self.schedule_legend = Legend("mask schedule")
         self.recorder: MaskScheduleRecorder | None = None
         self.save_button = PushButton(text="Save checkpoint…")
         self.load_button = PushButton(text="Load checkpoint…")
-        super().__init__(widgets=[
-            self.picker, self.kind, self.patch_size, self.features, self.devices_found, self.out_dir,
-            self.start_from, self.train_button, self.progress, self.status, self.schedule_button, self.schedule_info,
-            self.save_button, self.load_button,
-        ])
-        layout = self.native.layout()
-        layout.insertWidget(4, collapsible("Optimisation settings", self.train_settings, expanded=True))
-        layout.insertWidget(10, self.loss_plot)
-        layout.addWidget(collapsible("Network settings", self.model_settings, expanded=False))
-        layout.addWidget(collapsible("Entity VAE settings", self.vae_settings, expanded=False))
+        self.vae_section = collapsible("Entity VAE settings", self.vae_settings, expanded=False)
+        super().__init__([
+            self.picker, self.kind, self.patch_size, self.features, self.train_settings, self.out_dir,
+            self.start_from, self.train_button, self.new_run_button, self.progress, self.status, self.schedule_button,
+            self.schedule_info, self.schedule_legend,
+            Container(layout="horizontal", widgets=[self.save_button, self.load_button], labels=False),
+        ])  # fmt: skip
+        layout = self.body_layout()
+        layout.insertWidget(self.body.index(self.status) + 1, self.loss_plot)
+        self.loss_plot.setVisible(False)  # empty until a run starts
+        layout.addWidget(collapsible("Network settings (advanced)", self.model_settings, expanded=False))
+        layout.addWidget(self.vae_section)
+        self.features.changed.connect(self._show_vae_settings)
+        self._show_vae_settings(self.features.value)
+        self.new_run_button.changed.connect(self._on_new_run_button)
         self.train_button.changed.connect(self._on_train_button)
         self.save_button.changed.connect(self._ask_save)
         self.schedule_button.changed.connect(self.show_mask_schedule)
@@ -172,6 +202,9 @@ class TrainWidget(Container):
         # Closing the viewer deletes this widget: the run then stops at its next step, checkpointed.
         live = self._live
         self.native.destroyed.connect(lambda *_: _stop_orphaned_run(live))
+
+    def _show_vae_settings(self, features: str) -> None:
+        self.vae_section.setVisible(features == LATENT)
 
     # --- settings -------------------------------------------------------------------------------------------
     def _read_settings(self) -> dict:
@@ -201,31 +234,55 @@ class TrainWidget(Container):
     # --- running --------------------------------------------------------------------------------------------
     def _set_state(self, state: TrainState) -> None:
         self.state = state
+        resumable = self.resumable
         self.train_button.text = {TrainState.RUNNING: "Cancel", TrainState.CANCELLING: "Cancelling…"}.get(
-            state, "Train"
+            state, "Resume" if resumable else "Train"
+        )
+        self.train_button.tooltip = (
+            f"Continue from {self.checkpoint.name}, in its run folder." if resumable and self.checkpoint else None
         )
         self.train_button.enabled = state != TrainState.CANCELLING
+        self.new_run_button.visible = resumable and state not in (TrainState.RUNNING, TrainState.CANCELLING)
+
+    @property
+    def resumable(self) -> bool:
+        """Whether *Train* continues a run: after a cancel, or once a checkpoint was loaded."""
+        return self._resume_offered and self.checkpoint is not None and self.checkpoint.exists()
 
     def _on_train_button(self) -> None:
         if self.state == TrainState.RUNNING:
             self.cancel()
             return
+        self._start_from_form(resume=self.resumable)
+
+    def _on_new_run_button(self) -> None:
+        self._start_from_form(resume=False)
+
+    def _start_from_form(self, resume: bool) -> None:
         try:
-            request = self.make_request()
+            request = self.make_request(resume=resume)
         except (InputError, ValueError) as err:
-            show_error(str(err))
-            self.status.value = str(err)
+            self.status.error(str(err))  # in red where the user looks; no toast left behind
             return
         self.start(request)
 
-    def make_request(self) -> TrainRequest:
-        """Copy the viewer selection and the forms into a request (GUI thread)."""
+    def make_request(self, resume: bool = False) -> TrainRequest:
+        """Copy the viewer selection and the forms into a request (GUI thread).
+
+        Parameters
+        ----------
+        resume : bool
+            Continue from the current checkpoint, in its run folder; else a new run folder from scratch.
+        """
         path, base_mpp, region, _ = self.picker.selection()
-        stamp = time.strftime("%Y%m%d-%H%M%S")
         vae = self.vae_settings.config if self.features.value == LATENT else None
-        resume = self.checkpoint if self.checkpoint and self.checkpoint.exists() else None
+        checkpoint = self.checkpoint if resume and self.checkpoint and self.checkpoint.exists() else None
+        if checkpoint is not None and checkpoint.parent.name.startswith("run-"):
+            out_dir = checkpoint.parent
+        else:
+            out_dir = Path(self.out_dir.value) / f"run-{time.strftime('%Y%m%d-%H%M%S')}"
         config, init = self.pretrain_config(), None
-        if resume is None and self.start_from.value == BUNDLED:
+        if checkpoint is None and self.start_from.value == BUNDLED:
             if vae is not None:
                 raise InputError("The bundled model reads raw windows: choose 'from scratch' to train on entity-VAE "
                                  "features.")
@@ -241,8 +298,8 @@ class TrainWidget(Container):
             # The VAE encodes windows of its own side; raw mode keeps the graph default (3 × 32 × 32 = F).
             graph_config=GraphConfig(kind=self.kind.value, **({"window": vae.window} if vae else {})),
             pretrain_config=config,
-            out_dir=Path(self.out_dir.value) / f"run-{stamp}",
-            resume=resume,
+            out_dir=out_dir,
+            resume=checkpoint,
             init=init,
             vae_config=vae,
         )
@@ -253,19 +310,23 @@ class TrainWidget(Container):
         # Leave a core to the GUI thread so the viewer stays responsive while the CPU trains.
         torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
         self._token = CancelToken()
-        worker = create_worker(train_job, request, self._token, _start_thread=False,
-                               _ignore_errors=True)  # shown by the errored handler, not re-raised
+        worker = create_worker(
+            train_job, request, self._token, _start_thread=False, _ignore_errors=True
+        )  # shown by the errored handler, not re-raised
         self._live.update(token=self._token, worker=worker)
         worker.yielded.connect(self._on_yielded)
         worker.errored.connect(self._on_error)
         worker.finished.connect(self._on_finished)
         self._worker = worker
         self.loss_plot.clear()
+        self.loss_plot.setVisible(True)
         # Follow the first patch graph: its condition/target split at every step that drew it.
         self.recorder = MaskScheduleRecorder(0, request.pretrain_config.diffusion)
         self.followed_labels = None
         self.progress.value = 0
-        self.status.value = "Building patch graphs…"
+        self.status.value = (f"Resuming {request.resume.name}; building patch graphs…" if request.resume
+                             else "Building patch graphs…")  # fmt: skip
+        self._resume_offered = False
         self._set_state(TrainState.RUNNING)
         worker.start()
 
@@ -286,7 +347,9 @@ class TrainWidget(Container):
         elif item == "vae":
             self.status.value = "Fitting the entity VAE on the patch windows…"
         elif isinstance(item, VAEFinished):
-            self.status.value = f"Entity VAE saved to {item.path} after {item.step} steps; pre-training on its latents…"
+            self.status.value = (
+                f"Entity VAE saved to {short_path(item.path)} after {item.step} steps; pre-training on its latents…"
+            )
         elif isinstance(item, list):
             vae_steps = [e for e in item if isinstance(e, VAEStep)]
             if vae_steps:
@@ -300,8 +363,10 @@ class TrainWidget(Container):
             if steps:
                 last = steps[-1]
                 self.progress.value = min(last.step, self.progress.max)
-                self.status.value = (f"step {last.step}/{self._total_steps}  loss {last.loss:.4f}  "
-                                     f"{last.graphs_per_second:.1f} graphs/s  ETA {last.eta_seconds:.0f} s")
+                self.status.value = (
+                    f"step {last.step}/{self._total_steps}  loss {last.loss:.4f}  "
+                    f"{last.graphs_per_second:.1f} graphs/s  ETA {human_eta(last.eta_seconds)}"
+                )
                 self.loss_plot.add(steps)
         elif isinstance(item, Started):
             self._total_steps = item.total_steps
@@ -313,20 +378,20 @@ class TrainWidget(Container):
         elif isinstance(item, Finished):
             self.checkpoint = item.checkpoint or self.checkpoint
             self._set_state(TrainState.DONE)
-            self.status.value = f"Finished {item.step} steps; model saved to {self.checkpoint}"
-            show_info(self.status.value)
+            self.status.value = f"Finished {item.step} steps; model saved to {short_path(self.checkpoint)}"
         elif isinstance(item, Cancelled):
             self.checkpoint = item.checkpoint or self.checkpoint
+            self._resume_offered = self.checkpoint is not None
             self._set_state(TrainState.STOPPED)
-            self.status.value = f"Cancelled after {item.step} steps; last checkpoint {self.checkpoint}"
-            show_warning(self.status.value)
+            self.status.value = (f"Cancelled after {item.step} steps; saved {short_path(self.checkpoint)}. "
+                                 "Resume continues it; New run starts again.")  # fmt: skip
         elif isinstance(item, Failed):
             self._set_state(TrainState.FAILED)
-            self.status.value = f"Failed: {item.message}"
+            self.status.error(f"Failed: {item.message}")
 
     def _on_error(self, err: Exception) -> None:
         self._set_state(TrainState.FAILED)
-        self.status.value = f"Failed: {err}"
+        self.status.error(f"Failed: {err}")
         show_error(f"Training failed: {err}")
 
     def _on_finished(self) -> None:
@@ -354,6 +419,10 @@ class TrainWidget(Container):
             if kwargs["name"] in self._viewer.layers:
                 self._viewer.layers.remove(kwargs["name"])
             self._viewer.add_layer(Layer.create(data, kwargs, kind))
+        self.schedule_legend.set_entries(
+            [(f"{role} ({ROLE_MEANING[role]})", ROLE_COLOURS[role]) for role in ROLE_NAMES],
+            title="mask schedule (slider = training step)",
+        )
         self._on_dims_step()
 
     def _on_dims_step(self, event=None) -> None:
@@ -369,8 +438,9 @@ class TrainWidget(Container):
     # --- checkpoints ----------------------------------------------------------------------------------------
     def save_checkpoint(self, path: str | Path) -> Path:
         """Copy the current checkpoint to ``path`` (atomic); it loads with ``weights_only=True``."""
-        source = self.checkpoint or (latest_checkpoint(self.out_dir.value) if Path(self.out_dir.value).exists()
-                                     else None)
+        source = self.checkpoint or (
+            latest_checkpoint(self.out_dir.value) if Path(self.out_dir.value).exists() else None
+        )
         if source is None:
             raise InputError("No checkpoint yet: train first, or load one.")
         with atomic_path(path) as tmp:
@@ -382,7 +452,10 @@ class TrainWidget(Container):
         checkpoint = load_checkpoint(path)
         self.model_settings.set_config(checkpoint.config.model)
         self.checkpoint = Path(path)
-        self.status.value = f"Loaded {Path(path).name}: step {checkpoint.meta.get('step')}, next run resumes it."
+        self._resume_offered = True
+        self._set_state(self.state)
+        self.status.value = (f"Loaded {Path(path).name}: step {checkpoint.meta.get('step')}. Resume continues it; "
+                             "New run starts from scratch.")  # fmt: skip
 
     def _ask_save(self) -> None:
         from qtpy.QtWidgets import QFileDialog

@@ -52,8 +52,13 @@ def label_features(
     translate: Sequence[float] = (0.0, 0.0),
     base_mpp: float = 1.0,
     object_type: str = "detection",
+    measurements: Mapping[str, np.ndarray] | None = None,
 ) -> list[dict]:
     """One feature per label of an instance label image, outlined along its pixel edges.
+
+    Each object is written once, as its outline, with its centroid among the measurements
+    (``"Centroid X µm"``, ``"Centroid Y µm"``: the mean level-0 position of its pixels times
+    ``base_mpp``, as QuPath names them), so QuPath counts one object per nucleus.
 
     Parameters
     ----------
@@ -66,6 +71,9 @@ def label_features(
         World units per level-0 pixel (µm per pixel of the slide's level 0).
     object_type : str
         ``'detection'`` (nuclei), ``'tile'`` (superpixels) or ``'annotation'``.
+    measurements : mapping of str to ndarray, shape (labels.max(),), optional
+        More per-object values, row ``k`` for label ``k + 1`` (e.g. a graph's node measurements);
+        NaN for labels without a value.
 
     Returns
     -------
@@ -78,10 +86,33 @@ def label_features(
     # Traced in data pixels (an identity region), then mapped like any other coordinates.
     outlines = entity_outlines(labels, Region(0, 0, *labels.shape, base_mpp=1.0))
     mapped = [None if ring is None else _level0_xy(ring[:, ::-1], scale, translate, base_mpp) for ring in outlines]
-    features = entity_features(mapped, object_type=object_type)
+    present = np.array([ring is not None for ring in mapped], dtype=bool)
+    columns = {name: np.asarray(values, dtype=np.float64)[present] for name, values in (measurements or {}).items()}
+    centre_xy = _level0_xy(_label_centroids(labels, len(mapped))[present], scale, translate, base_mpp) * base_mpp
+    columns = {"Centroid X µm": centre_xy[:, 0], "Centroid Y µm": centre_xy[:, 1]} | columns
+    features = entity_features([ring for ring in mapped if ring is not None], object_type=object_type,
+                               measurements=columns)  # fmt: skip
     for feature, value in zip(features, [i + 1 for i, ring in enumerate(mapped) if ring is not None], strict=True):
         feature["properties"]["name"] = str(value)
     return features
+
+
+def _label_centroids(labels: np.ndarray, n: int, block_rows: int = 1024) -> np.ndarray:
+    """``(n, 2)`` mean data ``(y, x)`` of the pixels of labels 1..n (NaN for absent ones).
+
+    Summed in row blocks, so a whole-slide label image needs no per-pixel coordinate arrays.
+    """
+    sums = np.zeros((n + 1, 3))
+    cols = np.arange(labels.shape[1], dtype=np.float64)
+    for start in range(0, labels.shape[0], block_rows):
+        block = labels[start : start + block_rows]
+        flat = block.ravel()
+        row_of = np.repeat(np.arange(start, start + len(block), dtype=np.float64), block.shape[1])
+        sums[:, 0] += np.bincount(flat, minlength=n + 1)[: n + 1]
+        sums[:, 1] += np.bincount(flat, weights=row_of, minlength=n + 1)[: n + 1]
+        sums[:, 2] += np.bincount(flat, weights=np.tile(cols, len(block)), minlength=n + 1)[: n + 1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums[1:, 1:] / sums[1:, :1]
 
 
 def point_features(
@@ -155,6 +186,8 @@ def shape_features(
     translate: Sequence[float] = (0.0, 0.0),
     base_mpp: float = 1.0,
     names: Sequence[str | None] | None = None,
+    classes: Sequence[str | None] | None = None,
+    colors: Mapping[str, Sequence[int]] | None = None,
 ) -> list[dict]:
     """Drawn shapes as QuPath annotations: areas as Polygons, lines and paths as LineStrings.
 
@@ -170,14 +203,26 @@ def shape_features(
         The data-to-level-0 mapping (see :func:`label_features`).
     names : sequence of str or None, optional
         Annotation names.
+    classes : sequence of str or None, optional
+        Annotation class names (``None``: unclassified).
+    colors : mapping of str to (r, g, b), optional
+        Class colours, 0–255.
 
     Returns
     -------
     list of dict
-        One ``annotation`` feature per shape, in order.
+        One ``annotation`` feature per shape, in order; ellipses flagged ``isEllipse`` as QuPath 0.4+ flags them.
     """
-    if len(shape_types) != len(shapes) or (names is not None and len(names) != len(shapes)):
-        raise GeoJSONError(f"{len(shapes)} shapes, {len(shape_types)} shape types, names for {len(names or [])}.")
+    counts = {
+        len(shape_types),
+        len(names if names is not None else shapes),
+        len(classes if classes is not None else shapes),
+    }
+    if counts != {len(shapes)}:
+        raise GeoJSONError(
+            f"{len(shapes)} shapes, {len(shape_types)} shape types, names for {len(names or [])}, "
+            f"classes for {len(classes or [])}."
+        )
     features = []
     for k, (vertices, kind, uid) in enumerate(zip(shapes, shape_types, new_ids(len(shapes)), strict=True)):
         yx = np.asarray(vertices, dtype=np.float64)[:, -2:]
@@ -186,6 +231,8 @@ def shape_features(
         if kind in _AREA_SHAPES:
             ring = np.concatenate([yx, yx[:1]])
             geometry = {"type": "Polygon", "coordinates": [_rounded(ring, scale, translate, base_mpp)]}
+            if kind == "ellipse":  # as QuPath 0.4+ flags its ellipses, so they stay ellipses there
+                geometry["isEllipse"] = True
         elif kind in _LINE_SHAPES:
             geometry = {"type": "LineString", "coordinates": _rounded(yx, scale, translate, base_mpp)}
         else:
@@ -193,6 +240,11 @@ def shape_features(
         props: dict = {"objectType": "annotation"}
         if names is not None and names[k] is not None:
             props["name"] = str(names[k])
+        if classes is not None and classes[k] is not None:
+            colour = (colors or {}).get(classes[k])
+            props["classification"] = {"name": str(classes[k])} | (
+                {"color": [int(c) for c in colour]} if colour else {}
+            )
         features.append({"type": "Feature", "id": uid, "geometry": geometry, "properties": props})
     return features
 

@@ -58,6 +58,7 @@ class QuPathObject:
         ``'annotation'``, ``'detection'``, ``'cell'``, ``'tile'``, ``'tmacore'`` or ``'root'``.
     geometry : dict
         GeoJSON geometry, coordinates level-0 ``(x, y)`` pixels (lists of floats).
+        An ellipse QuPath drew (0.4+) keeps ``"isEllipse": True`` beside its polygon.
     nucleus_geometry : dict or None
         The nucleus outline of a cell.
     id : str or None
@@ -185,7 +186,14 @@ def _collect(geometry: object, where: str, positions: list) -> dict:
     coords = geometry.get("coordinates")
     if not _leaves(coords, _DEPTH[geometry["type"]], positions):
         raise GeoJSONError(f"{where.capitalize()}: coordinates are not nested {_DEPTH[geometry['type']]} deep.")
-    return {"type": geometry["type"], "coordinates": coords}
+    return _flagged(geometry, {"type": geometry["type"], "coordinates": coords})
+
+
+def _flagged(source: dict, geometry: dict) -> dict:
+    """``geometry`` with QuPath's ``isEllipse`` flag (0.4+, beside ``coordinates``) kept when set."""
+    if source.get("isEllipse") is True:
+        geometry["isEllipse"] = True
+    return geometry
 
 
 def _leaves(coords: object, depth: int, out: list) -> bool:
@@ -293,7 +301,7 @@ def _geometry(geometry: object, where: str, image_shape: tuple[int, int] | None)
                 f"y {xy[:, 1].min():.0f}–{xy[:, 1].max():.0f}, outside the {cols} × {rows} (x × y) image; "
                 "was the file exported from another image?"
             )
-    return {"type": geometry["type"], "coordinates": geometry["coordinates"]}
+    return _flagged(geometry, {"type": geometry["type"], "coordinates": geometry["coordinates"]})
 
 
 def _positions(coords: object, depth: int) -> np.ndarray:
