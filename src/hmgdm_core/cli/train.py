@@ -23,7 +23,7 @@ def pretrain_config(args: argparse.Namespace) -> PretrainConfig:
 
     config = PretrainConfig.from_json(Path(args.config).read_text()) if args.config else PretrainConfig()
     changes = {k: v for k, v in (("max_steps", args.steps), ("batch_size", args.batch_size),
-                                 ("device", args.device)) if v is not None}
+                                 ("device", args.device), ("memory_gb", args.memory_gb)) if v is not None}
     return replace(config, train=replace(config.train, **changes))
 
 
@@ -114,6 +114,8 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=None, help="stop after this many steps")
     parser.add_argument("--batch-size", type=int, default=None, help="graphs per step (global batch under torchrun)")
     parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:<i> or mps")
+    parser.add_argument("--memory-gb", type=float, default=None,
+                        help="GiB one forward/backward pass may use (default: from free RAM / GPU memory)")
     parser.add_argument("--vae", action="store_true",
                         help="pre-train on entity-VAE latents (stage 1): fit the VAE into the run folder as "
                              "vae.pt first, or reuse the one there; `hmgdm embed` and the widgets find it")

@@ -29,7 +29,11 @@ class TrainConfig:
     """Stop after this many steps instead of ``epochs`` (for short runs and tests)."""
     micro_batch_size: int | None = None
     """Graphs per forward/backward pass; gradients of a step's micro-batches are accumulated, with the same loss
-    and gradient as one pass (peak memory follows the micro-batch). ``None``: the whole batch at once."""
+    and gradient as one pass (peak memory follows the micro-batch). ``None``: as many graphs as ``memory_gb`` allows."""
+    memory_gb: float | None = None
+    """Memory one forward/backward pass may use, in GiB; a step's graphs are split into passes whose estimated
+    peak fits it (:mod:`hmgdm_core.train.memory`). ``None``: 80 % of the free GPU memory, or on a CPU half the
+    available RAM, at most 4 GiB. A graph that alone exceeds it is an :class:`InputError`."""
     lr: float = 1e-4
     """Adam learning rate."""
     betas: tuple[float, float] = (0.95, 0.999)
@@ -58,6 +62,8 @@ class TrainConfig:
     """``fp32``, or ``bf16``/``fp16`` autocast (CUDA only: bf16 is emulated and ~300× slower on our CPUs)."""
     checkpoint_every_epochs: int = 25
     """Epochs between checkpoints; the last step and a cancel always write one."""
+    keep_last: int | None = 3
+    """Checkpoints kept besides the best one (lowest epoch loss) and the one resumed from; ``None`` keeps all."""
     max_bad_steps: int = 5
     """Consecutive non-finite losses or gradients tolerated (each is skipped) before the run fails."""
 
