@@ -96,7 +96,7 @@ def _patch_records(
             if label is not None:
                 graph.y = torch.tensor([label], dtype=torch.int64)
             graph.group = group
-            records.append(graph_to_record(graph))
+            records.append(graph_to_record(graph, image))
     return records
 
 
