@@ -165,3 +165,26 @@ def test_retention_keeps_the_last_the_best_and_the_resumed(tmp_path):
     assert oldest.is_file() and (tmp_path / "checkpoint-00000016.pt").is_file()
     with pytest.raises(InputError, match="keep_last"):
         drain(pretrain(graphs(), config(keep_last=0), tmp_path / "none"))
+
+
+def test_fine_tuning_in_budgeted_passes_takes_the_one_pass_step():
+    import numpy as np
+
+    from hmgdm_core.downstream.finetune import FinetuneConfig, iter_finetune
+    from hmgdm_core.downstream.pretrained_encoder import pretrained_classifier
+
+    batch = graphs()
+    labels = np.array([0, 1, 0, 1, 1, 0])
+    small = max(pass_bytes(*tokens(g), TINY) for g in batch) / 2**30
+    assert len(pack_by_memory([tokens(g) for g in batch], TINY, int(small * 2**30))) >= 3
+    states = []
+    for memory_gb in (8.0, small):
+        torch.manual_seed(0)
+        model = pretrained_classifier(HMGDM(TINY), 2, hidden_channels=8)
+        config = FinetuneConfig(epochs=2, batch_size=6, memory_gb=memory_gb)
+        epochs = list(iter_finetune(model, batch, labels, batch[:2], labels[:2], config))
+        states.append(({k: v.clone() for k, v in model.state_dict().items()}, epochs[0].train_loss))
+    (whole, whole_loss), (split, split_loss) = states
+    assert split_loss == pytest.approx(whole_loss, rel=1e-5)
+    for name in whole:
+        torch.testing.assert_close(split[name], whole[name], rtol=1e-4, atol=1e-5, msg=name)
