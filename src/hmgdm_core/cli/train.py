@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from hmgdm_core.train import PretrainConfig
+from hmgdm_core.train.config import PRESETS
 
 if TYPE_CHECKING:
     from torch_geometric.data import Data
@@ -21,7 +22,12 @@ def pretrain_config(args: argparse.Namespace) -> PretrainConfig:
     from dataclasses import replace
     from pathlib import Path
 
+    from hmgdm_core.errors import InputError
+
+    if args.config and args.preset:
+        raise InputError("give --config or --preset, not both (a preset is a named config)")
     config = PretrainConfig.from_json(Path(args.config).read_text()) if args.config else PretrainConfig()
+    config = PRESETS[args.preset] if args.preset else config
     changes = {k: v for k, v in (("max_steps", args.steps), ("batch_size", args.batch_size),
                                  ("device", args.device), ("memory_gb", args.memory_gb)) if v is not None}
     return replace(config, train=replace(config.train, **changes))
@@ -114,6 +120,8 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=None, help="stop after this many steps")
     parser.add_argument("--batch-size", type=int, default=None, help="graphs per step (global batch under torchrun)")
     parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:<i> or mps")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                        help="named config instead of the paper's: fast (hidden 64, for CPUs)")
     parser.add_argument("--memory-gb", type=float, default=None,
                         help="GiB one forward/backward pass may use (default: from free RAM / GPU memory)")
     parser.add_argument("--vae", action="store_true",

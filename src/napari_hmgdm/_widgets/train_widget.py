@@ -37,6 +37,7 @@ from hmgdm_core.train import (
     latest_checkpoint,
     load_checkpoint,
 )
+from hmgdm_core.train.config import PRESETS
 from hmgdm_core.vae import VAEConfig, VAEFinished, VAEStep
 from napari_hmgdm._devices import device_choices
 from napari_hmgdm._layers import mask_schedule_labels_layer_data, mask_schedule_layer_data
@@ -55,6 +56,7 @@ WIDGET_TRAIN_DEFAULTS = TrainConfig(batch_size=8, max_steps=200, checkpoint_ever
 # Likewise a short entity-VAE fit; the CLI keeps VAEConfig's 2000 steps of 256 windows.
 WIDGET_VAE_DEFAULTS = VAEConfig(batch_size=64, steps=200)
 RAW, LATENT = "raw windows", "entity VAE (latent features)"
+PAPER = "paper (default)"
 
 
 def _stop_orphaned_run(live: dict) -> None:
@@ -146,10 +148,13 @@ class TrainWidget(Container):
         self.recorder: MaskScheduleRecorder | None = None
         self.save_button = PushButton(text="Save checkpoint…")
         self.load_button = PushButton(text="Load checkpoint…")
+        self.preset = ComboBox(choices=[PAPER, *PRESETS], value=PAPER, label="preset")
+        self.preset.tooltip = "fast: a quarter-width network (hidden 64) that learns more per minute on a CPU"
+        self.preset.changed.connect(self._apply_preset)
         super().__init__(widgets=[
             self.picker, self.kind, self.patch_size, self.features, self.devices_found, self.out_dir,
             self.train_button, self.progress, self.status, self.schedule_button, self.schedule_info,
-            self.save_button, self.load_button,
+            self.save_button, self.load_button, self.preset,
         ])
         layout = self.native.layout()
         layout.insertWidget(4, collapsible("Optimisation settings", self.train_settings, expanded=True))
@@ -171,6 +176,12 @@ class TrainWidget(Container):
             return json.loads(self._settings_path.read_text())
         except (OSError, ValueError):
             return {}
+
+    def _apply_preset(self, name: str) -> None:
+        """Fill the network form and the learning rate from a named preset (or the paper's defaults)."""
+        preset = PRESETS.get(name, PretrainConfig())
+        self.model_settings.set_config(preset.model)
+        self.train_settings.set_config(replace(self.train_settings.config, lr=preset.train.lr))
 
     def pretrain_config(self) -> PretrainConfig:
         """The run configuration the forms describe."""
