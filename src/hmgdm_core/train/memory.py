@@ -2,8 +2,9 @@
 
 The estimate is linear in the tokens (one per node and one per directed edge) because the per-graph attention
 runs on PyTorch's fused SDPA kernels, which never hold an L × L map (measured: peak RSS of a training step grows
-by ~76 KB per token at F = 3072, H = 256, flat in the graph size from 100 to 1000 nodes). The coefficients come
-from RSS measurements at two feature widths (F = 768 and 3072, see ``docs/benchmarks.md``), with a 25 % margin.
+by ~76 KB per token at F = 3072, H = 256, flat in the graph size from 100 to 1000 nodes; an embedding pass by
+~20 KB). The coefficients come from peak-RSS measurements of 1000-node graphs (E = 5N) at two feature widths,
+F = 768 and 3072 (``docs/benchmarks.md``), with a 25 % margin.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ __all__ = ["budget_bytes", "default_budget_bytes", "pack_by_memory", "pass_bytes
 
 _MARGIN = 1.25
 _TRAIN_FLOATS = (4.5, 20.0)  # floats kept per token, per unit of (F, H), by a forward + backward pass
-_INFER_FLOATS = (2.0, 6.0)  # the same for an inference-mode forward pass (nothing is kept for backward)
+_INFER_FLOATS = (0.75, 11.0)  # the same for an inference-mode forward pass (nothing is kept for backward)
 _CPU_CAP = 4 * 2**30  # larger CPU passes run no faster per graph, so bound them even on a big machine
 _CPU_SHARE = 0.5  # of the RAM available now: the process's graphs, model and optimiser state need the rest
 _GPU_SHARE = 0.8  # of the GPU memory free now
