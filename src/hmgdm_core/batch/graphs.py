@@ -97,7 +97,25 @@ def _patch_records(
                 graph.y = torch.tensor([label], dtype=torch.int64)
             graph.group = group
             records.append(graph_to_record(graph, image))
+            _trim_heap()
     return records
+
+
+def _trim_heap() -> None:
+    """Hand the heap's free pages back to the OS (glibc only).
+
+    Building a patch's graph allocates and frees many mid-sized buffers; glibc keeps the freed pages, so without
+    this a process's RSS grew by ~2 MB per patch (0.6 → 0.9 GB from a 1× to a 4× slide, all of it free heap).
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    libc = ctypes.CDLL(name)
+    if hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
 
 
 def item_graphs(
