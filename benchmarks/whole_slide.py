@@ -5,7 +5,9 @@ pyramidal OME-TIFFs. Each (size, scheduler) case runs in a fresh process, so its
 ``sync`` scheduler (one process, the baseline) and Dask ``processes`` (the workers' peak is reported apart).
 Stages: the tissue mask (from a low-resolution level), the patch graphs (``item_graphs``: tissue filter,
 read, segment, build, all streamed patch by patch) and the embeddings (``embed_dataset`` with a checkpoint
-pre-trained here for a few steps with the ``fast`` preset). Prints a table, then one JSON line.
+pre-trained here for a few steps with the ``fast`` preset). Worker peaks come from ``RUSAGE_CHILDREN``
+(Linux counts a worker's peak from its fork, so they include the case process's RSS at that moment).
+Prints a table, then one JSON line.
 
     OMP_NUM_THREADS=1 python benchmarks/whole_slide.py --quick
     OMP_NUM_THREADS=1 python benchmarks/whole_slide.py --scales 1 2 4 --workers 2
@@ -50,6 +52,14 @@ def train_checkpoint(slide: Path, config: SlideGraphConfig, out: Path, steps: in
     return drain(pretrain(dataset, run, out)).checkpoint
 
 
+def _peak_rss_gb() -> float:
+    """This process's peak RSS (``VmHWM``): unlike ``ru_maxrss``, it does not inherit the parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
 def run_case(slide: Path, scheduler: str, workers: int, checkpoint: Path, config: SlideGraphConfig) -> dict:
     """Stage timings and peak RSS of one slide with one scheduler (run in a fresh process)."""
     start = time.perf_counter()
@@ -64,7 +74,7 @@ def run_case(slide: Path, scheduler: str, workers: int, checkpoint: Path, config
     start = time.perf_counter()
     embedding = embed_dataset(model, dataset, batch_size=32, device="cpu")
     embed_s = time.perf_counter() - start
-    self_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    self_peak = _peak_rss_gb()
     children_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
     return {
         "patches": len(dataset),

@@ -33,7 +33,7 @@ class TrainConfig:
     memory_gb: float | None = None
     """Memory one forward/backward pass may use, in GiB; a step's graphs are split into passes whose estimated
     peak fits it (:mod:`hmgdm_core.train.memory`). ``None``: 80 % of the free GPU memory, or on a CPU half the
-    available RAM, at most 4 GiB. A graph that alone exceeds it is an :class:`InputError`."""
+    available RAM, at most 2 GiB. A graph that alone exceeds it is an :class:`InputError`."""
     lr: float = 1e-4
     """Adam learning rate."""
     betas: tuple[float, float] = (0.95, 0.999)
