@@ -18,7 +18,7 @@ from hmgdm_core.model.loss import noised_inputs
 from hmgdm_core.train.device import resolve_device
 from hmgdm_core.train.events import CancelToken
 from hmgdm_core.train.interrupt import cancel_points
-from hmgdm_core.train.memory import budget_bytes, pack_by_memory
+from hmgdm_core.train.memory import budget_bytes, pack_by_memory, release_free_heap
 from hmgdm_core.vae import EntityVAE
 
 __all__ = ["DatasetEmbedding", "GraphEmbedding", "Reconstruction", "embed_dataset", "embed_graph", "reconstruct"]
@@ -142,8 +142,11 @@ def embed_dataset(
         if entities:
             nodes += [rows[i][1] for i in range(len(graphs))]
             edges += [rows[i][2] for i in range(len(graphs))]
+        done = start + len(graphs)
+        del graphs, rows  # the batch's float graphs, before the heap is trimmed
+        release_free_heap()
         if progress is not None:
-            progress(start + len(graphs), len(dataset))
+            progress(done, len(dataset))
     width = 4 * model.config.hidden_dim
     patch = np.stack(patches) if patches else np.zeros((0, width), np.float32)
     return DatasetEmbedding(patch=patch, node=nodes if entities else None, edge=edges if entities else None)

@@ -18,7 +18,7 @@ import torch
 from hmgdm_core.errors import InputError
 from hmgdm_core.model.config import ModelConfig
 
-__all__ = ["budget_bytes", "default_budget_bytes", "pack_by_memory", "pass_bytes", "require_fit"]
+__all__ = ["budget_bytes", "default_budget_bytes", "pack_by_memory", "pass_bytes", "release_free_heap", "require_fit"]
 
 _MARGIN = 1.25
 _TRAIN_FLOATS = (4.5, 20.0)  # floats kept per token, per unit of (F, H), by a forward + backward pass
@@ -85,6 +85,22 @@ def require_fit(
             "graphs (smaller patches or tiles)"
         )
     return cost
+
+
+def release_free_heap() -> None:
+    """Hand the heap's free pages back to the OS (glibc ``malloc_trim``; nothing elsewhere).
+
+    Building patch graphs and embedding batches allocate and free many mid-sized buffers; glibc keeps the freed
+    pages, so without this a process's RSS grew with the number of patches (a patch-graph run 0.6 → 0.9 GB from
+    a 1× to a 4× slide, all of it free heap), where it should stay flat.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name is not None else None
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
 
 
 def _gib(size: int) -> str:
