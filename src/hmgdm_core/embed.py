@@ -17,7 +17,10 @@ from hmgdm_core.masking import EntityMask, MaskConfig, no_mask
 from hmgdm_core.model import HMGDM, draw_mask, draw_noise, graph_ids
 from hmgdm_core.model.loss import noised_inputs
 from hmgdm_core.train.device import resolve_device
+from hmgdm_core.train.events import CancelToken
+from hmgdm_core.train.interrupt import cancel_points
 from hmgdm_core.train.loop import check_finite
+from hmgdm_core.train.memory import budget_bytes, pack_by_memory, release_free_heap
 from hmgdm_core.vae import EntityVAE
 
 __all__ = ["DatasetEmbedding", "GraphEmbedding", "Reconstruction", "embed_dataset", "embed_graph", "reconstruct"]
@@ -88,8 +91,10 @@ def embed_dataset(
     device: str = "auto",
     entities: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    memory_gb: float | None = None,
+    cancel: CancelToken | None = None,
 ) -> DatasetEmbedding:
-    """Embed every graph of a dataset in batches.
+    """Embed every graph of a dataset in batches that fit a memory budget.
 
     Parameters
     ----------
@@ -98,13 +103,17 @@ def embed_dataset(
     dataset : sequence of Data
         Graphs following the graph contract.
     batch_size : int
-        Graphs per forward pass.
+        Graphs read at a time; each forward pass holds at most these, fewer when they would not fit ``memory_gb``.
     device : str
         ``auto``, ``cpu``, ``cuda[:i]`` or ``mps``.
     entities : bool
         Also return the node and edge latents of every graph.
     progress : callable, optional
         Called as ``progress(done, total)`` graphs after each batch.
+    memory_gb : float, optional
+        GiB one forward pass may use (default: :func:`~hmgdm_core.train.memory.default_budget_bytes`).
+    cancel : CancelToken, optional
+        Checked inside every forward pass; when set, :class:`~hmgdm_core.train.interrupt.PassCancelled` is raised.
 
     Returns
     -------
@@ -113,26 +122,39 @@ def embed_dataset(
     Raises
     ------
     InputError
-        If ``batch_size`` < 1, or a graph has NaN/Inf features (its embedding would be NaN).
+        If ``batch_size`` < 1, a graph has NaN/Inf features (its embedding would be NaN), or one graph alone
+        does not fit the memory budget.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InputError(f"batch_size must be an integer ≥ 1, got {batch_size!r}")
     check_finite(dataset)
     target = resolve_device(device)
     model = model.to(target).eval()
+    budget = budget_bytes(memory_gb, target)
     patches, nodes, edges = [], [], []
     for start in range(0, len(dataset), batch_size):
-        batch = Batch.from_data_list([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
-        node, edge, patch = _embed_batch(model, batch.to(target))
-        patches.append(patch.float().cpu().numpy())
+        graphs = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+        sizes = [(g.num_nodes, g.edge_index.shape[1]) for g in graphs]
+        rows: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for chunk in pack_by_memory(sizes, model.config, budget, training=False, what="embedding"):
+            batch = Batch.from_data_list([graphs[i] for i in chunk])
+            with cancel_points(model, cancel):
+                node, edge, patch = _embed_batch(model, batch.to(target))
+            node_parts = np.split(node.float().cpu().numpy(), batch.ptr[1:-1].tolist())
+            edge_parts = np.split(edge.float().cpu().numpy(), np.cumsum([sizes[i][1] for i in chunk])[:-1])
+            for k, i in enumerate(chunk):
+                rows[i] = (patch[k].float().cpu().numpy(), node_parts[k], edge_parts[k])
+        patches += [rows[i][0] for i in range(len(graphs))]
         if entities:
-            nodes += np.split(node.cpu().numpy(), batch.ptr[1:-1].tolist())
-            edge_counts = torch.bincount(batch.batch[batch.edge_index[0]], minlength=batch.num_graphs)
-            edges += np.split(edge.cpu().numpy(), torch.cumsum(edge_counts, 0)[:-1].tolist())
+            nodes += [rows[i][1] for i in range(len(graphs))]
+            edges += [rows[i][2] for i in range(len(graphs))]
+        done = start + len(graphs)
+        del graphs, rows  # the batch's float graphs, before the heap is trimmed
+        release_free_heap()
         if progress is not None:
-            progress(min(start + batch_size, len(dataset)), len(dataset))
+            progress(done, len(dataset))
     width = 4 * model.config.hidden_dim
-    patch = np.concatenate(patches) if patches else np.zeros((0, width), np.float32)
+    patch = np.stack(patches) if patches else np.zeros((0, width), np.float32)
     return DatasetEmbedding(patch=patch, node=nodes if entities else None, edge=edges if entities else None)
 
 

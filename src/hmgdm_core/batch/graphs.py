@@ -85,6 +85,7 @@ def _patch_records(
     from hmgdm_core.graph import graph_from_image
     from hmgdm_core.graph.storage import graph_to_record
     from hmgdm_core.io import open_slide
+    from hmgdm_core.train.memory import release_free_heap
 
     records = []
     with open_slide(slide, mpp=slide_mpp) as opened:
@@ -96,8 +97,10 @@ def _patch_records(
             if label is not None:
                 graph.y = torch.tensor([label], dtype=torch.int64)
             graph.group = group
-            records.append(graph_to_record(graph))
+            records.append(graph_to_record(graph, image))
+            release_free_heap()
     return records
+
 
 
 def item_graphs(

@@ -37,11 +37,15 @@ def pretrain_config(args: argparse.Namespace, base: PretrainConfig | None = None
             config = PretrainConfig.from_json(text)
         except InputError as error:
             raise InputError(f"--config {args.config}: {error}") from None
+    elif args.preset:
+        config = PretrainConfig.preset(args.preset)
     else:
         config = base or PretrainConfig()
+    if args.config and args.preset:
+        raise InputError("give --config or --preset, not both (a preset is a named config)")
     steps = None if args.vae and args.steps == 0 else args.steps
     changes = {k: v for k, v in (("max_steps", steps), ("batch_size", args.batch_size),
-                                 ("device", args.device)) if v is not None}
+                                 ("device", args.device), ("memory_gb", args.memory_gb)) if v is not None}
     return replace(config, train=replace(config.train, **changes))
 
 
@@ -209,6 +213,11 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                         help="stop after this many steps (checkpoints every tenth of them; default: the epochs)")
     parser.add_argument("--batch-size", type=int, default=None, help="graphs per step (global batch under torchrun)")
     parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:<i> or mps")
+    parser.add_argument("--preset", default=None,
+                        help="named config instead of the default: fast (hidden 64, for CPUs) or paper (the released "
+                             "settings)")
+    parser.add_argument("--memory-gb", type=float, default=None,
+                        help="GiB one forward/backward pass may use (default: from free RAM / GPU memory)")
     parser.add_argument("--vae", action="store_true",
                         help="pre-train on entity-VAE latents (stage 1): fit the VAE into the run folder as "
                              "vae.pt first, or reuse the one there; `hmgdm embed` and the widgets find it")

@@ -18,12 +18,14 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch_geometric.data import Data
+from torch_geometric.data import Batch, Data
 
-from hmgdm_core.downstream.graph_classifier import GraphClassifier, batches, predict_graphs
+from hmgdm_core.downstream.graph_classifier import GraphClassifier, predict_graphs
+from hmgdm_core.downstream.pretrained_encoder import PretrainedEncoder
 from hmgdm_core.downstream.report import ClassificationReport, build_report, encode_labels
 from hmgdm_core.downstream.splits import grouped_folds, grouped_holdout
 from hmgdm_core.errors import DownstreamError
+from hmgdm_core.train.memory import budget_bytes, pack_by_memory
 
 __all__ = ["EpochEnd", "FinetuneConfig", "FinetuneResult", "finetune", "finetune_cv", "iter_finetune"]
 
@@ -53,6 +55,9 @@ class FinetuneConfig:
     """Seed of the splits, the batch order and, in :func:`finetune_cv`, of model initialisation."""
     device: str = "cpu"
     """Torch device to train on, e.g. ``"cuda"``."""
+    memory_gb: float | None = None
+    """GiB one forward/backward pass of an H-MGDM encoder may use: each batch is split into passes that fit
+    (:mod:`hmgdm_core.train.memory`), with the same loss and gradient. ``None``: from the free RAM / GPU memory."""
 
     def __post_init__(self) -> None:
         if self.class_weight not in ("balanced", "none"):
@@ -135,17 +140,32 @@ def iter_finetune(
     val_y = torch.as_tensor(val_labels, dtype=torch.long, device=device)
     rng = np.random.default_rng(config.seed)
     best_loss, best_epoch, best_state = float("inf"), -1, None
+    encoder = model.encoder.model.config if isinstance(model.encoder, PretrainedEncoder) else None
+    budget = budget_bytes(config.memory_gb, torch.device(device))
     for epoch in range(config.epochs):
         model.train()
         losses = []
-        for chunk, batch in batches(train_graphs, rng.permutation(len(train_graphs)), config.batch_size):
+        order = rng.permutation(len(train_graphs))
+        for start in range(0, len(order), config.batch_size):
+            chunk = order[start : start + config.batch_size]
             optimizer.zero_grad()
-            logits, _ = model(batch.to(device))
-            loss = F.cross_entropy(logits, train_y[torch.as_tensor(chunk, device=device)], weight=weight)
-            loss.backward()
+            y = train_y[torch.as_tensor(chunk, device=device)]
+            # The batch's weighted mean, accumulated over passes: each pass adds its share of the sum.
+            total = weight[y].sum() if weight is not None else torch.tensor(float(len(chunk)), device=device)
+            passes = [list(range(len(chunk)))]
+            if encoder is not None:
+                sizes = [(train_graphs[i].num_nodes, train_graphs[i].edge_index.shape[1]) for i in chunk]
+                passes = pack_by_memory(sizes, encoder, budget, what="fine-tuning")
+            loss_value = 0.0
+            for part in passes:
+                batch = Batch.from_data_list([train_graphs[chunk[k]] for k in part]).to(device)
+                logits, _ = model(batch)
+                loss = F.cross_entropy(logits, y[part], weight=weight, reduction="sum") / total
+                loss.backward()
+                loss_value += loss.item()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
-            losses.append(loss.item())
+            losses.append(loss_value)
         proba = torch.as_tensor(predict_graphs(model, val_graphs, config.batch_size, device).proba, device=device)
         val_loss = F.nll_loss(torch.log(proba.clamp_min(1e-12)), val_y, weight=weight).item()
         if val_loss < best_loss:

@@ -2,9 +2,8 @@
 
 :class:`GraphDataset` is a ``torch.utils.data.Dataset`` of :class:`EntityGraph`, so
 ``torch_geometric.loader.DataLoader(dataset, batch_size=32)`` batches it directly. Graphs are
-held in their compact storage form (uint8 windows, one row per undirected pair; see
-:mod:`hmgdm_core.graph.storage`) and expanded to float32 on access: 2,400 Kather tiles take
-~0.3 GB instead of ~2.5 GB.
+held in their compact storage form (the source image and window centres, or uint8 windows; one row
+per undirected pair; see :mod:`hmgdm_core.graph.storage`) and expanded to float32 on access.
 """
 
 from __future__ import annotations
@@ -155,7 +154,7 @@ def dataset_from_folder(
         label = int(row[label_column]) if label_column else None
         group = row[group_column] if group_column else None
         name = row.get(name_column) if label_column and name_column else None
-        records.append(graph_to_record(_labelled(graph, label, group, name)))
+        records.append(graph_to_record(_labelled(graph, label, group, name), image))
         if progress is not None:
             progress(done, len(rows))
     return GraphDataset(records)
@@ -212,5 +211,5 @@ def dataset_from_region(
             )
             patch = np.ascontiguousarray(image[y : y + patch_size, x : x + patch_size])
             graph = graph_from_image(patch, float(region.mpp), config, sub)
-            records.append(graph_to_record(_labelled(graph, None, group)))
+            records.append(graph_to_record(_labelled(graph, None, group), patch))
     return GraphDataset(records)

@@ -6,6 +6,13 @@ refuses arbitrary objects). The record keeps one row per undirected pair instead
 directed edge, and stores windows as uint8 when they are exactly 8-bit pixels (always so for
 graphs built here), which makes it 8× smaller than the float32 graph (4× for the bytes, 2× for
 the pairs). Latent features that are not 8-bit pixels are kept as float32.
+
+Given the image a graph was built from, a record holds the image instead of the windows (format 2):
+its lossless PNG bytes and each window's integer centre, and re-cuts the windows on access. Windows
+of neighbouring entities overlap, so this is ~10× smaller again: a Kather tile's record is about the
+size of its PNG. Re-cutting is checked when the record is made; any window that would not come back
+bit-identical (a centre rounding differently from float32 ``pos``) is stored as it is.
+Format-1 files (windows only) still load.
 """
 
 from __future__ import annotations
@@ -13,17 +20,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch_geometric.data import Data
 
 from hmgdm_core.errors import InputError
 from hmgdm_core.graph.contract import EntityGraph, validate_graph
-from hmgdm_core.graph.windows import unit_range
+from hmgdm_core.graph.windows import gather_pixels, unit_range, window_centres
 from hmgdm_core.io.atomic import atomic_path
+from hmgdm_core.io.region import Region
 
 __all__ = ["graph_to_record", "load_graph", "load_records", "record_to_graph", "save_graph", "save_records"]
 
-_FORMAT = "hmgdm-entity-graph/1"
+_FORMAT = "hmgdm-entity-graph/2"
+_READABLE = ("hmgdm-entity-graph/1", _FORMAT)  # format 1: windows only, never an image
 _META_KEYS = ("kind", "mpp", "region", "window", "node_meas_names", "edge_meas_names")
 
 
@@ -41,19 +51,24 @@ def _expand(values: torch.Tensor) -> torch.Tensor:
     return unit_range(values) if values.dtype == torch.uint8 else values
 
 
-def graph_to_record(data: Data) -> dict:
+def graph_to_record(data: Data, image: np.ndarray | None = None) -> dict:
     """The storage form of a valid entity graph.
 
     Parameters
     ----------
     data : Data
         A graph following the contract (:func:`~hmgdm_core.graph.contract.validate_graph`).
+    image : ndarray, shape (rows, cols, 3), uint8, optional
+        The image the graph was built from (read for ``data.region``). When given and the windows are
+        8-bit pixels, the record holds the image and the window centres instead of the windows.
 
     Returns
     -------
     dict
         Plain tensors (``x``, ``pairs`` [P, 2], ``pair_attr`` [P, F], ``pos``, ``entity_id``,
-        ``node_meas``, ``pair_meas`` [P, K], optional ``y``) and ``meta``, a JSON string.
+        ``node_meas``, ``pair_meas`` [P, K], optional ``y``) and ``meta``, a JSON string. With an image,
+        ``image`` (PNG bytes, uint8), ``node_centre`` [N, 2] and ``pair_centre`` [P, 2] (int32 (y, x) pixels of
+        the image), and ``x`` / ``pair_attr`` hold only the rows listed in ``x_rows`` / ``pair_rows``.
     """
     validate_graph(data)
     p = data.edge_index.shape[1] // 2
@@ -74,7 +89,47 @@ def graph_to_record(data: Data) -> dict:
     meta["label_name"] = getattr(data, "label_name", None)  # the class name of ``y`` (e.g. Kather's TUMOR)
     meta["pairs"] = p
     record["meta"] = json.dumps(meta)
+    if image is not None and record["x"].dtype == torch.uint8 and record["pair_attr"].dtype == torch.uint8:
+        _hold_image(record, data, image)
     return record
+
+
+def _hold_image(record: dict, data: Data, image: np.ndarray) -> None:
+    """Replace the windows of ``record`` by the image, their centres and the rows that re-cut differently."""
+    rgb = np.ascontiguousarray(image[..., :3])
+    if rgb.dtype != np.uint8 or rgb.ndim != 3:
+        raise InputError(f"the graph's image must be (rows, cols, 3) uint8, got {image.shape} {image.dtype}")
+    points = Region.from_dict(data.region).from_level0(data.pos.double().numpy())
+    pairs = record["pairs"].numpy()
+    centres = {
+        "x": window_centres(points, rgb.shape[:2]),
+        "pair_attr": window_centres((points[pairs[:, 0]] + points[pairs[:, 1]]) / 2, rgb.shape[:2]),
+    }
+    window = int(data.window)
+    for key, rows_key, centre_key in (("x", "x_rows", "node_centre"), ("pair_attr", "pair_rows", "pair_centre")):
+        differ = (gather_pixels(rgb, centres[key], window) != record[key]).any(dim=1).nonzero().squeeze(1)
+        record[key] = record[key][differ].contiguous()
+        record[rows_key] = differ
+        record[centre_key] = torch.from_numpy(centres[key])
+    record["image"] = _encode_png(rgb)
+
+
+def _encode_png(rgb: np.ndarray) -> torch.Tensor:
+    import imagecodecs
+
+    return torch.frombuffer(bytearray(imagecodecs.png_encode(rgb, level=9)), dtype=torch.uint8)
+
+
+def _decode_png(data: torch.Tensor) -> np.ndarray:
+    import imagecodecs
+
+    return imagecodecs.png_decode(data.numpy().tobytes())
+
+
+def _windows(record: dict, key: str, rows_key: str, centre_key: str, rgb: np.ndarray, window: int) -> torch.Tensor:
+    pixels = gather_pixels(rgb, record[centre_key].numpy(), window)
+    pixels[record[rows_key]] = record[key]
+    return pixels
 
 
 def record_to_graph(record: dict) -> EntityGraph:
@@ -93,9 +148,14 @@ def record_to_graph(record: dict) -> EntityGraph:
     pairs = record["pairs"]
     edge_index = torch.cat([pairs.T, pairs.flip(1).T], dim=1).contiguous()
     ids = torch.arange(pairs.shape[0], dtype=torch.int64)
-    pair_attr = _expand(record["pair_attr"])
+    if "image" in record:
+        rgb = _decode_png(record["image"])
+        x = _expand(_windows(record, "x", "x_rows", "node_centre", rgb, int(meta["window"])))
+        pair_attr = _expand(_windows(record, "pair_attr", "pair_rows", "pair_centre", rgb, int(meta["window"])))
+    else:
+        x, pair_attr = _expand(record["x"]), _expand(record["pair_attr"])
     graph = EntityGraph(
-        x=_expand(record["x"]),
+        x=x,
         edge_index=edge_index,
         edge_pair=torch.cat([ids, ids]),
         edge_attr=torch.cat([pair_attr, pair_attr]),
@@ -156,8 +216,12 @@ def load_records(path: str | Path) -> list[dict]:
         content = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for foreign or corrupt files
         raise InputError(f"{path} is not a readable entity-graph file ({exc.__class__.__name__}).") from exc
-    if not isinstance(content, dict) or content.get("format") != _FORMAT:
-        raise InputError(f"{path} is not an entity-graph file (expected format {_FORMAT}).")
+    if not isinstance(content, dict) or content.get("format") not in _READABLE:
+        found = content.get("format") if isinstance(content, dict) else None
+        raise InputError(
+            f"{path} is not an entity-graph file this version reads (format {found!r}; expected one of {_READABLE}): "
+            "rebuild it with `hmgdm graph`, or open it with the hmgdm version that wrote it."
+        )
     return content["graphs"]
 
 

@@ -14,7 +14,7 @@ import torch
 from hmgdm_core.entities.stain import as_rgb
 from hmgdm_core.errors import InputError
 
-__all__ = ["gather_windows", "unit_range"]
+__all__ = ["gather_pixels", "gather_windows", "unit_range", "window_centres"]
 
 
 def gather_windows(rgb: np.ndarray, points_yx: np.ndarray, size: int = 32) -> torch.Tensor:
@@ -36,18 +36,39 @@ def gather_windows(rgb: np.ndarray, points_yx: np.ndarray, size: int = 32) -> to
         Channel-first flattened windows, values in [-1, 1].
     """
     rgb = as_rgb(rgb)
+    return unit_range(gather_pixels(rgb, window_centres(points_yx, rgb.shape[:2]), size))
+
+
+def window_centres(points_yx: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The pixel each window is centred on: ``(y, x)`` rounded to the nearest pixel and clipped into ``shape``.
+
+    Returns
+    -------
+    ndarray, shape (K, 2), int32
+    """
+    points = np.asarray(points_yx, dtype=np.float64).reshape(-1, 2)
+    y = np.clip(np.rint(points[:, 0]), 0, shape[0] - 1)
+    x = np.clip(np.rint(points[:, 1]), 0, shape[1] - 1)
+    return np.stack([y, x], axis=1).astype(np.int32)
+
+
+def gather_pixels(rgb: np.ndarray, centres_yx: np.ndarray, size: int = 32) -> torch.Tensor:
+    """The 8-bit windows of :func:`gather_windows` around integer centres (from :func:`window_centres`).
+
+    Returns
+    -------
+    Tensor, shape (K, 3 * size * size), uint8
+        Channel-first flattened windows of the source pixels.
+    """
     if size < 1:
         raise InputError(f"Window size must be at least 1 pixel, got {size}.")
-    points = np.asarray(points_yx, dtype=np.float64).reshape(-1, 2)
+    centres = np.asarray(centres_yx, dtype=np.intp).reshape(-1, 2)
     half = size // 2
     padded = _reflect_pad(rgb, half, size - half)
-    rows, cols = rgb.shape[:2]
-    y = np.clip(np.rint(points[:, 0]).astype(np.intp), 0, rows - 1)
-    x = np.clip(np.rint(points[:, 1]).astype(np.intp), 0, cols - 1)
     # In padded coordinates a window centred on (y, x) starts at (y, x): the pad is `half`.
     view = np.lib.stride_tricks.sliding_window_view(padded, (size, size), axis=(0, 1))  # (R, C, 3, w, w)
-    windows = view[y, x]  # one fancy-indexing copy: (K, 3, w, w) uint8
-    return unit_range(torch.from_numpy(np.ascontiguousarray(windows).reshape(len(points), 3 * size * size)))
+    windows = view[centres[:, 0], centres[:, 1]]  # one fancy-indexing copy: (K, 3, w, w) uint8
+    return torch.from_numpy(np.ascontiguousarray(windows).reshape(len(centres), 3 * size * size))
 
 
 def unit_range(pixels: torch.Tensor) -> torch.Tensor:

@@ -25,6 +25,8 @@ __all__ = [
     "data_fingerprint",
     "latest_checkpoint",
     "load_checkpoint",
+    "prune_checkpoints",
+    "resolve_checkpoint",
     "save_checkpoint",
 ]
 
@@ -115,14 +117,7 @@ def load_checkpoint(path: str | os.PathLike[str], device: torch.device | str = "
     -------
     Checkpoint
     """
-    path = Path(path)
-    if path.is_dir():
-        found = latest_checkpoint(path)
-        if found is None:
-            raise InputError(f"no {_PREFIX}*.pt in {path}: pass a checkpoint file or a pretraining output folder")
-        path = found
-    if not path.is_file():
-        raise InputError(f"checkpoint {path} does not exist")
+    path = resolve_checkpoint(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # any unpickling failure means the file is not a usable checkpoint
@@ -156,6 +151,46 @@ def resume_states(
 def _first_line(error: BaseException) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return " ".join(lines[:2])[:300] or type(error).__name__
+
+
+def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
+    """The checkpoint file ``path`` names: itself, or a run folder's latest; an :class:`InputError` if none."""
+    path = Path(path)
+    if path.is_dir():
+        found = latest_checkpoint(path)
+        if found is None:
+            raise InputError(f"no {_PREFIX}*.pt in {path}: pass a checkpoint file or a pretraining output folder")
+        path = found
+    if not path.is_file():
+        raise InputError(f"checkpoint {path} does not exist")
+    return path
+
+
+def prune_checkpoints(out_dir: str | os.PathLike[str], keep_last: int, protected: set[Path]) -> list[Path]:
+    """Delete all but the ``keep_last`` latest ``checkpoint-*.pt`` of ``out_dir`` and the ``protected`` ones.
+
+    Parameters
+    ----------
+    out_dir : str or PathLike
+        A run folder.
+    keep_last : int
+        Latest checkpoints kept (≥ 1).
+    protected : set of Path
+        Checkpoints never deleted (the best one, the one a run resumed from).
+
+    Returns
+    -------
+    list of Path
+        The deleted files.
+    """
+    if keep_last < 1:
+        raise InputError(f"keep_last must be at least 1 (or None to keep every checkpoint), got {keep_last}")
+    keep = {p.resolve() for p in protected}
+    found = sorted(Path(out_dir).glob(f"{_PREFIX}*.pt"))
+    deleted = [p for p in found[:-keep_last] if p.resolve() not in keep]
+    for path in deleted:
+        path.unlink(missing_ok=True)
+    return deleted
 
 
 def checkpoint_path(out_dir: Path, step: int) -> Path:

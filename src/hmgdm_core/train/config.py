@@ -13,7 +13,7 @@ from hmgdm_core.masking import MaskConfig
 from hmgdm_core.model.config import ModelConfig
 from hmgdm_core.model.loss import LossWeights
 
-__all__ = ["PretrainConfig", "TrainConfig"]
+__all__ = ["PRESETS", "PretrainConfig", "TrainConfig"]
 
 Precision = Literal["fp32", "bf16", "fp16"]
 
@@ -30,7 +30,11 @@ class TrainConfig:
     """Stop after this many steps instead of ``epochs`` (for short runs and tests)."""
     micro_batch_size: int | None = None
     """Graphs per forward/backward pass; gradients of a step's micro-batches are accumulated, with the same loss
-    and gradient as one pass (peak memory follows the micro-batch). ``None``: the whole batch at once."""
+    and gradient as one pass (peak memory follows the micro-batch). ``None``: as many graphs as ``memory_gb`` allows."""
+    memory_gb: float | None = None
+    """Memory one forward/backward pass may use, in GiB; a step's graphs are split into passes whose estimated
+    peak fits it (:mod:`hmgdm_core.train.memory`). ``None``: 80 % of the free GPU memory, or on a CPU half the
+    available RAM, at most 2 GiB. A graph that alone exceeds it is an :class:`InputError`."""
     lr: float = 1e-4
     """Adam learning rate."""
     betas: tuple[float, float] = (0.95, 0.999)
@@ -59,6 +63,8 @@ class TrainConfig:
     """``fp32``, or ``bf16``/``fp16`` autocast (CUDA only: bf16 is emulated and ~300× slower on our CPUs)."""
     checkpoint_every_epochs: int = 25
     """Epochs between checkpoints; the last step and a cancel always write one."""
+    keep_last: int | None = 3
+    """Checkpoints kept besides the best one (lowest epoch loss) and the one resumed from; ``None`` keeps all."""
     max_bad_steps: int = 5
     """Consecutive non-finite losses or gradients tolerated (each is skipped) before the run fails."""
 
@@ -71,11 +77,12 @@ class TrainConfig:
             "micro_batch_size",
             "plateau_every_epochs",
             "checkpoint_every_epochs",
+            "keep_last",
         ):
             check_at_least(self, name, 1)
         for name in ("warmup_steps", "plateau_patience", "max_bad_steps", "weight_decay", "min_lr"):
             check_at_least(self, name, 0)
-        for name in ("lr", "grad_clip"):
+        for name in ("lr", "grad_clip", "memory_gb"):
             check_positive(self, name)
         check_range(self, "plateau_factor", 0.0, 1.0)
         if not all(0.0 <= b < 1.0 for b in self.betas):
@@ -117,6 +124,26 @@ class PretrainConfig:
             diffusion=_build(DiffusionConfig, data.get("diffusion", {})),
             train=_build(TrainConfig, {**train, "loss": _build(LossWeights, train.get("loss", {}))}),
         )
+
+
+PRESETS: dict[str, PretrainConfig] = {
+    "default": PretrainConfig(),
+    # A CPU preset: a quarter of the paper's widths (hidden 64, embedding 128), one joint transformer layer and a
+    # 10× learning rate, since a CPU budget buys hundreds of steps, not 250 epochs. Same F, masking and diffusion.
+    "fast": PretrainConfig(
+        model=ModelConfig(
+            embed_dim=128,
+            hidden_dim=64,
+            latent_mlp_dim=32,
+            time_mlp_dim=256,
+            joint_depth=1,
+            block_mlp_dim=32,
+            head_dims=(128, 256),
+        ),
+        train=TrainConfig(lr=1e-3),
+    ),
+}
+"""Named starting configurations (``hmgdm pretrain --preset NAME``); options given beside one override it."""
 
 
 def _section(name: str, values: Any) -> dict[str, Any]:

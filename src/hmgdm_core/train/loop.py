@@ -20,6 +20,8 @@ from hmgdm_core.train.checkpoint import (
     checkpoint_path,
     data_fingerprint,
     load_checkpoint,
+    prune_checkpoints,
+    resolve_checkpoint,
     resume_states,
     save_checkpoint,
 )
@@ -38,7 +40,9 @@ from hmgdm_core.train.events import (
     StepSkipped,
     TrainEvent,
 )
+from hmgdm_core.train.interrupt import PassCancelled
 from hmgdm_core.train.learning_rate import LearningRate
+from hmgdm_core.train.memory import budget_bytes, require_fit
 from hmgdm_core.train.run_folder import claim_run_folder, config_changes
 from hmgdm_core.train.step import optimisation_step
 
@@ -108,7 +112,8 @@ def pretrain(
     config : PretrainConfig, optional
         Model, masking, diffusion and training settings (default: the paper's).
     out_dir : str or PathLike
-        Folder for ``checkpoint-<step>.pt`` files and ``config.json``.
+        Folder for ``checkpoint-<step>.pt`` files and ``config.json``. Only the last ``train.keep_last``
+        checkpoints are kept, plus the best (lowest epoch loss at an epoch-end checkpoint) and the resumed one.
     resume : str or PathLike, optional
         A checkpoint (or run folder) to continue from; its data fingerprint must match ``dataset``.
     init : str or PathLike, optional
@@ -116,7 +121,8 @@ def pretrain(
         initialisation: continued pre-training on other data. Its model config must equal ``config.model``;
         optimiser, learning rate and step start afresh. Not together with ``resume``.
     cancel : CancelToken, optional
-        Checked before every step; cancelling writes a checkpoint and yields :class:`Cancelled`.
+        Checked before every step and, in a single process, inside every forward/backward pass; cancelling
+        drops the unfinished step, writes a checkpoint and yields :class:`Cancelled`.
     overwrite : bool
         Delete the checkpoints of an earlier run in ``out_dir`` (otherwise such a folder is refused unless
         ``resume`` continues that run; see :func:`~hmgdm_core.train.run_folder.claim_run_folder`).
@@ -176,7 +182,10 @@ def _run(
         "epoch_loss_count": 0,
         "skipped_steps": 0,
         "consecutive_bad": 0,
+        "best_step": None,
+        "best_loss": None,
     }
+    resumed = None
     if init is not None:
         start = load_checkpoint(init, device)
         if start.config.model != config.model:
@@ -194,18 +203,21 @@ def _run(
                 "same config, or allow the change (allow_config_change=True, hmgdm pretrain --allow-config-change)"
             )
         resume_states(resume, model, optimizer, learning_rate, state)
-        meta.update({k: state.meta[k] for k in meta})
+        meta.update({k: state.meta.get(k, meta[k]) for k in meta})  # older checkpoints lack best_*
+        resumed = resolve_checkpoint(resume)
     steps_per_epoch = math.ceil(len(dataset) / train.batch_size)
     total_steps = train.max_steps if train.max_steps is not None else train.epochs * steps_per_epoch
     # A --steps run may end before its first epoch does: it also saves every tenth of its length.
     periodic = math.ceil(total_steps / _STEP_CHECKPOINTS) if train.max_steps is not None else None
     network = group.wrap(model, device)
+    # Resolved once, so that every step splits alike however the free memory moves.
+    budget = budget_bytes(train.memory_gb, device)
     model.train()
 
     def write(step: int) -> Path | None:
         if not group.is_writer:
             return None
-        return save_checkpoint(
+        path = save_checkpoint(
             checkpoint_path(out_dir, step),
             model,
             config,
@@ -213,6 +225,10 @@ def _run(
             optimizer.state_dict(),
             learning_rate.state_dict(),
         )
+        if train.keep_last is not None:
+            best = None if meta["best_step"] is None else checkpoint_path(out_dir, meta["best_step"])
+            prune_checkpoints(out_dir, train.keep_last, {p for p in (path, best, resumed) if p is not None})
+        return path
 
     yield Started(meta["step"], total_steps, len(dataset), str(device), group.world_size)
     step, recent = meta["step"], None
@@ -232,24 +248,38 @@ def _run(
             graphs = [dataset[i] for i in local]
             for i, graph in zip(local, graphs, strict=True):
                 check_graph(graph, config.model.feature_dim, i)
+                require_fit(graph.num_nodes, graph.edge_index.shape[1], config.model, budget, i, "a training step")
             rate = learning_rate.at(step)
             for param_group in optimizer.param_groups:
                 param_group["lr"] = rate
             base = (train.seed * _SEED_STRIDE + step) << 24
-            result = optimisation_step(
-                graphs,
-                range(group.rank, len(indices), group.world_size),
-                [base + 1 + i for i in local],
-                base,
-                len(indices),
-                network,
-                schedule,
-                optimizer,
-                scaler,
-                config,
-                group,
-                device,
-            )
+            try:
+                result = optimisation_step(
+                    graphs,
+                    range(group.rank, len(indices), group.world_size),
+                    [base + 1 + i for i in local],
+                    base,
+                    len(indices),
+                    network,
+                    schedule,
+                    optimizer,
+                    scaler,
+                    config,
+                    group,
+                    device,
+                    cancel,
+                    budget,
+                )
+            except PassCancelled:
+                # The step is dropped whole (Adam untouched); its draws depend only on the step number, so a
+                # resume repeats it exactly.
+                optimizer.zero_grad(set_to_none=True)
+                step -= 1
+                path = write(step)
+                if path is not None:
+                    yield CheckpointWritten(step, path)
+                yield Cancelled(step, path)
+                return
             yield MaskDrawn(
                 step,
                 tuple(local),
@@ -282,9 +312,12 @@ def _run(
                     )
             if position == steps_per_epoch - 1:
                 count = max(meta["epoch_loss_count"], 1)
-                learning_rate.end_epoch(epoch, meta["epoch_loss_sum"] / count)
+                epoch_loss = meta["epoch_loss_sum"] / count
+                learning_rate.end_epoch(epoch, epoch_loss)
                 meta["epoch_loss_sum"], meta["epoch_loss_count"] = 0.0, 0
             epoch_done = position == steps_per_epoch - 1 and (epoch + 1) % train.checkpoint_every_epochs == 0
+            if epoch_done and (meta["best_loss"] is None or epoch_loss < meta["best_loss"]):
+                meta["best_loss"], meta["best_step"] = epoch_loss, step
             if epoch_done or step == total_steps or (periodic is not None and step % periodic == 0):
                 path = write(step)
                 if path is not None:

@@ -17,6 +17,9 @@ from hmgdm_core.model import LossScale, draw_mask, draw_noise, pretraining_loss
 from hmgdm_core.train.config import PretrainConfig
 from hmgdm_core.train.device import autocast
 from hmgdm_core.train.distributed import ProcessGroup
+from hmgdm_core.train.events import CancelToken
+from hmgdm_core.train.interrupt import cancel_points
+from hmgdm_core.train.memory import budget_bytes, pack_by_memory
 
 __all__ = ["StepResult", "optimisation_step"]
 
@@ -72,6 +75,8 @@ def optimisation_step(
     config: PretrainConfig,
     group: ProcessGroup,
     device: torch.device,
+    cancel: CancelToken | None = None,
+    budget: int | None = None,
 ) -> StepResult:
     """Run one step on this process's graphs of the global batch.
 
@@ -80,14 +85,27 @@ def optimisation_step(
     counts are summed over micro-batches and processes before any backward pass, so each part is the global
     batch's mean and the accumulated gradient is the global batch's gradient.
 
+    The graphs are split into passes whose estimated peak memory fits ``config.train.memory_gb`` (and at most
+    ``micro_batch_size`` graphs each), grouping graphs of similar size so that attention pads little.
+    ``budget`` (bytes) overrides ``memory_gb``. In a single process, ``cancel`` is checked inside every pass
+    (:func:`~hmgdm_core.train.interrupt.cancel_points`).
+
+    Raises
+    ------
+    InputError
+        When one graph alone does not fit the memory budget.
+    PassCancelled
+        When ``cancel`` is set during the step; the gradients are then partial and the optimiser untouched.
+
     Returns
     -------
     StepResult
     """
     train = config.train
     t_all = schedule.sample_timesteps(global_size, torch.Generator(device=device).manual_seed(t_seed))
-    size = train.micro_batch_size or max(len(graphs), 1)
-    chunks = [range(start, min(start + size, len(graphs))) for start in range(0, len(graphs), size)]
+    budget = budget_bytes(train.memory_gb, device) if budget is None else budget
+    sizes = [(g.num_nodes, g.edge_index.shape[1]) for g in graphs]
+    chunks = pack_by_memory(sizes, config.model, budget, max_graphs=train.micro_batch_size)
     generators = [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
     masks = [
         draw_mask(_structure([graphs[i] for i in c]).to(device), config.mask, [generators[i] for i in c])
@@ -107,7 +125,8 @@ def optimisation_step(
         t = t_all[torch.as_tensor([positions[i] for i in chunk], device=device)]
         last = number == len(chunks) - 1
         sync = contextlib.nullcontext() if last or group.world_size == 1 else network.no_sync()
-        with sync:
+        # Under DDP every process must reach the same all-reduce, so only a lone process stops mid-step.
+        with sync, cancel_points(network, cancel if group.world_size == 1 else None):
             with autocast(device, train.precision):
                 loss = pretraining_loss(network, schedule, batch, mask, t, noise, train.loss, scale)
             # DDP averages gradients over processes; each process holds a share of a sum, hence × world size.
@@ -131,8 +150,21 @@ def optimisation_step(
     node_graph = np.repeat(np.arange(len(graphs)), [g.num_nodes for g in graphs]).astype(np.int64)
     edge_graph = np.repeat(np.arange(len(graphs)), [g.edge_index.shape[1] for g in graphs]).astype(np.int64)
 
+    # Passes group graphs by size; the flags go back to the graphs' order.
+    node_parts, edge_parts = {}, {}
+    for chunk, mask in zip(chunks, masks, strict=True):
+        node_split = np.cumsum([sizes[i][0] for i in chunk])[:-1]
+        edge_split = np.cumsum([sizes[i][1] for i in chunk])[:-1]
+        for name in ("node_target", "node_encoded"):
+            for i, part in zip(chunk, np.split(getattr(mask, name).cpu().numpy(), node_split), strict=True):
+                node_parts[name, i] = part
+        for name in ("edge_target", "edge_encoded"):
+            for i, part in zip(chunk, np.split(getattr(mask, name).cpu().numpy(), edge_split), strict=True):
+                edge_parts[name, i] = part
+
     def flags(name: str) -> np.ndarray:
-        return np.concatenate([getattr(m, name).cpu().numpy() for m in masks]) if masks else np.zeros(0, bool)
+        parts = node_parts if name.startswith("node") else edge_parts
+        return np.concatenate([parts[name, i] for i in range(len(graphs))]) if graphs else np.zeros(0, bool)
 
     return StepResult(
         parts=(parts[0], parts[1], parts[2], parts[3]),

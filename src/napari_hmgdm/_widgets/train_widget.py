@@ -38,6 +38,7 @@ from hmgdm_core.train import (
     latest_checkpoint,
     load_checkpoint,
 )
+from hmgdm_core.train.config import PRESETS
 from hmgdm_core.vae import VAEConfig, VAEFinished, VAEStep
 from napari_hmgdm._devices import device_choices
 from napari_hmgdm._layers import (
@@ -179,9 +180,12 @@ class TrainWidget(ScrollingDock):
         self.recorder: MaskScheduleRecorder | None = None
         self.save_button = PushButton(text="Save checkpoint…")
         self.load_button = PushButton(text="Load checkpoint…")
+        self.preset = ComboBox(choices=list(PRESETS), value="default", label="recipe")
+        self.preset.tooltip = "fast: a quarter-width network (hidden 64) that learns more per minute on a CPU"
+        self.preset.changed.connect(self._apply_preset)
         self.vae_section = collapsible("Entity VAE settings", self.vae_settings, expanded=False)
         super().__init__([
-            self.picker, self.kind, self.patch_size, self.features, self.train_settings, self.out_dir,
+            self.picker, self.kind, self.patch_size, self.features, self.preset, self.train_settings, self.out_dir,
             self.start_from, self.train_button, self.new_run_button, self.progress, self.status, self.schedule_button,
             self.schedule_info, self.schedule_legend,
             Container(layout="horizontal", widgets=[self.save_button, self.load_button], labels=False),
@@ -212,6 +216,12 @@ class TrainWidget(ScrollingDock):
             return json.loads(self._settings_path.read_text())
         except (OSError, ValueError):
             return {}
+
+    def _apply_preset(self, name: str) -> None:
+        """Fill the network form and the learning rate from a named preset."""
+        preset = PRESETS[name]
+        self.model_settings.set_config(preset.model)
+        self.train_settings.set_config(replace(self.train_settings.config, lr=preset.train.lr))
 
     def pretrain_config(self) -> PretrainConfig:
         """The run configuration the forms describe."""

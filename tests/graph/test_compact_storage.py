@@ -1,0 +1,76 @@
+"""Graph records that hold their source image: exact windows on access, smaller than the windows, old files load."""
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from hmgdm_core.errors import InputError
+from hmgdm_core.graph import GraphConfig, GraphDataset, dataset_from_folder, dataset_from_region, graph_from_image
+from hmgdm_core.graph.storage import graph_to_record, load_records, record_to_graph
+from hmgdm_core.io import Region, open_slide
+
+KEYS = ("x", "edge_index", "edge_pair", "edge_attr", "pos", "entity_id", "node_meas", "edge_meas")
+
+
+def record_bytes(record):
+    return sum(v.numel() * v.element_size() for v in record.values() if isinstance(v, torch.Tensor))
+
+
+def test_image_record_re_cuts_the_exact_windows_and_is_smaller(he_crop):
+    graph = graph_from_image(he_crop, 0.25, GraphConfig(kind="nuclei"))
+    windows = graph_to_record(graph)
+    held = graph_to_record(graph, he_crop)
+    assert "image" in held and held["x"].shape[0] < graph.num_nodes  # windows came from the image, not stored
+    rebuilt = record_to_graph(held)
+    for key in KEYS:
+        assert torch.equal(rebuilt[key], graph[key]), key
+    assert record_bytes(held) < record_bytes(windows)
+
+
+def test_rows_that_would_re_cut_differently_are_kept_as_stored(he_crop):
+    graph = graph_from_image(he_crop, 0.25, GraphConfig(kind="nuclei"))
+    shifted = he_crop.copy()
+    shifted[:, :, 0] = np.roll(he_crop[:, :, 0], 1, axis=0)  # another image: every window differs somewhere
+    held = graph_to_record(graph, shifted)
+    assert held["x"].shape[0] > 0 and held["pair_attr"].shape[0] > 0
+    rebuilt = record_to_graph(held)
+    assert torch.equal(rebuilt.x, graph.x) and torch.equal(rebuilt.edge_attr, graph.edge_attr)
+
+
+def test_patches_of_a_slide_region_round_trip_exactly(sample_svs, tmp_path):
+    with open_slide(sample_svs) as slide:
+        region = slide.region(1200, 1000, 600, 900)  # level-0 offsets: pos is not the patch's own pixels
+        image = slide.read(region)
+    dataset = dataset_from_region(image, region, 300, GraphConfig(kind="nuclei"))
+    loaded = GraphDataset.load(dataset.save(tmp_path / "patches.pt"))
+    assert all("image" in r for r in loaded.records)
+    for k, (y, x) in enumerate([(0, 0), (0, 300), (0, 600), (300, 0), (300, 300), (300, 600)]):
+        patch = np.ascontiguousarray(image[y : y + 300, x : x + 300])
+        sub = Region.from_dict(loaded[k].region)
+        direct = graph_from_image(patch, float(region.mpp), GraphConfig(kind="nuclei"), sub)
+        for key in KEYS:
+            assert torch.equal(loaded[k][key], direct[key]), (k, key)
+
+
+def test_kather_dataset_is_about_the_size_of_its_pngs(kather_dir, tmp_path):
+    with (kather_dir / "index.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))[::150]
+    (tmp_path / "index.csv").write_text(
+        "path,class_index,slide\n"
+        + "".join(f"{kather_dir / r['path']},{r['class_index']},{r['slide']}\n" for r in rows)
+    )
+    path = dataset_from_folder(tmp_path, 0.495, GraphConfig(kind="tissue")).save(tmp_path / "kather.pt")
+    pngs = sum((kather_dir / r["path"]).stat().st_size for r in rows)
+    assert path.stat().st_size <= 1.5 * pngs
+
+
+def test_format_1_files_still_load_and_unknown_formats_are_refused(he_crop, tmp_path):
+    graph = graph_from_image(he_crop, 0.25, GraphConfig(kind="nuclei"))
+    torch.save({"format": "hmgdm-entity-graph/1", "graphs": [graph_to_record(graph)]}, tmp_path / "v1.pt")
+    (loaded,) = GraphDataset.load(tmp_path / "v1.pt")
+    assert torch.equal(loaded.x, graph.x) and torch.equal(loaded.edge_attr, graph.edge_attr)
+    torch.save({"format": "hmgdm-entity-graph/9", "graphs": []}, tmp_path / "v9.pt")
+    with pytest.raises(InputError, match="hmgdm-entity-graph/9.*rebuild it"):
+        load_records(tmp_path / "v9.pt")

@@ -1,0 +1,30 @@
+"""Named presets: ``hmgdm pretrain --preset`` starts from them, and other options still apply."""
+
+import pytest
+
+from hmgdm_core.cli import build_parser
+from hmgdm_core.cli.train import pretrain_config
+from hmgdm_core.errors import InputError
+from hmgdm_core.model import HMGDM
+from hmgdm_core.train import PretrainConfig
+from hmgdm_core.train.config import PRESETS
+
+
+def test_fast_preset_is_smaller_with_the_same_inputs_and_objective():
+    fast, paper = PRESETS["fast"], PretrainConfig()
+    assert fast.model.feature_dim == paper.model.feature_dim  # runs on the same graphs
+    assert (fast.mask, fast.diffusion) == (paper.mask, paper.diffusion)
+    size = [sum(p.numel() for p in HMGDM(c.model).parameters()) for c in (fast, paper)]
+    assert size[0] * 4 < size[1]
+    assert PretrainConfig.from_json(fast.to_json()) == fast
+
+
+def test_cli_preset_with_overrides(tmp_path):
+    args = build_parser().parse_args(["pretrain", "g.pt", "--preset", "fast", "--steps", "7", "--memory-gb", "2"])
+    config = pretrain_config(args)
+    assert config.model == PRESETS["fast"].model
+    assert (config.train.max_steps, config.train.memory_gb, config.train.lr) == (7, 2.0, PRESETS["fast"].train.lr)
+    (tmp_path / "c.json").write_text(PretrainConfig().to_json())
+    both = build_parser().parse_args(["pretrain", "g.pt", "--preset", "fast", "--config", str(tmp_path / "c.json")])
+    with pytest.raises(InputError, match="--config or --preset"):
+        pretrain_config(both)
