@@ -2,11 +2,11 @@
 
 The slides are the bundled CMU-1 region tiled 1×1, 2×2 and 4×4 (1×, 4× and 16× its area), written as tiled
 pyramidal OME-TIFFs. Each (size, scheduler) case runs in a fresh process, so its peak RSS is its own: the
-``sync`` scheduler (one process, the baseline) and Dask ``processes`` (the workers' peak is reported apart).
+``sync`` scheduler (one process, the baseline) and Dask ``processes`` (the case process's peak).
 Stages: the tissue mask (from a low-resolution level), the patch graphs (``item_graphs``: tissue filter,
 read, segment, build, all streamed patch by patch) and the embeddings (``embed_dataset`` with a checkpoint
-pre-trained here for a few steps with the ``fast`` preset). Worker peaks come from ``RUSAGE_CHILDREN``
-(Linux counts a worker's peak from its fork, so they include the case process's RSS at that moment).
+pre-trained here for a few steps with the ``fast`` preset). The Dask workers' own peaks are not
+reported (Linux counts a child's ``ru_maxrss`` from its fork, so it would repeat the parent's).
 Prints a table, then one JSON line.
 
     OMP_NUM_THREADS=1 python benchmarks/whole_slide.py --quick
@@ -75,7 +75,6 @@ def run_case(slide: Path, scheduler: str, workers: int, checkpoint: Path, config
     embedding = embed_dataset(model, dataset, batch_size=32, device="cpu")
     embed_s = time.perf_counter() - start
     self_peak = _peak_rss_gb()
-    children_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
     return {
         "patches": len(dataset),
         "embedded": int(embedding.patch.shape[0]),
@@ -85,7 +84,6 @@ def run_case(slide: Path, scheduler: str, workers: int, checkpoint: Path, config
         "graphs_per_s": len(dataset) / graphs_s,
         "embed_per_s": len(dataset) / embed_s,
         "peak_rss_gb": self_peak,
-        "worker_peak_rss_gb": children_peak if scheduler == "processes" else None,
     }
 
 
@@ -130,14 +128,12 @@ def main() -> None:
     )
     print(
         f"{'area':>5} {'level-0 px':>13} {'scheduler':>10} {'patches':>8} {'tissue s':>9} {'graphs/s':>9} "
-        f"{'embed/s':>8} {'RSS GB':>7} {'worker GB':>9}"
+        f"{'embed/s':>8} {'RSS GB':>7}"
     )
     for r in rows:
-        worker = "" if r["worker_peak_rss_gb"] is None else f"{r['worker_peak_rss_gb']:.2f}"
         print(
             f"{r['area']:>4}× {r['shape'][0]:>6}×{r['shape'][1]:<6} {r['scheduler']:>10} {r['patches']:>8} "
-            f"{r['tissue_s']:>9.2f} {r['graphs_per_s']:>9.1f} {r['embed_per_s']:>8.1f} {r['peak_rss_gb']:>7.2f} "
-            f"{worker:>9}"
+            f"{r['tissue_s']:>9.2f} {r['graphs_per_s']:>9.1f} {r['embed_per_s']:>8.1f} {r['peak_rss_gb']:>7.2f}"
         )
     growth = {}
     for scheduler in args.schedulers:

@@ -54,6 +54,7 @@ def test_two_cpu_processes_match_one_process_on_the_same_global_batch(tmp_path):
     for step, (one, a, b) in enumerate(zip(single, *ranks, strict=True)):
         for part in range(4):
             assert a[part] == b[part] == pytest.approx(one[part], rel=1e-3), (step, part)
-    # Rank 0 alone wrote (a --steps run saves every tenth of its steps) and released the folder's lock.
-    assert sorted(p.name for p in out.glob("checkpoint-*.pt")) == [f"checkpoint-{s:08d}.pt" for s in range(1, 7)]
+    # Rank 0 alone wrote (a --steps run saves every tenth of its steps; the last keep_last = 3 are kept) and
+    # released the folder's lock.
+    assert sorted(p.name for p in out.glob("checkpoint-*.pt")) == [f"checkpoint-{s:08d}.pt" for s in range(4, 7)]
     assert not (out / ".hmgdm-run.lock").exists()

@@ -68,16 +68,27 @@ def _patch_regions(region: Region, patch_size: int) -> list[Region]:
     side = max(1, round(patch_size * d))
     # The sub-region's own mpp makes its read shape exactly the patch, even for a fractional downsample.
     return [
-        Region(region.y + round(y * d), region.x + round(x * d), side, side, region.base_mpp,
-               region.base_mpp * side / patch_size)
+        Region(
+            region.y + round(y * d),
+            region.x + round(x * d),
+            side,
+            side,
+            region.base_mpp,
+            region.base_mpp * side / patch_size,
+        )
         for y in range(0, rows - patch_size + 1, patch_size)
         for x in range(0, cols - patch_size + 1, patch_size)
     ]
 
 
 def _patch_records(
-    slide: str, slide_mpp: float | None, patches: list[Region], mpp: float, config: GraphConfig,
-    label: int | None, group: str,
+    slide: str,
+    slide_mpp: float | None,
+    patches: list[Region],
+    mpp: float,
+    config: GraphConfig,
+    label: int | None,
+    group: str,
 ) -> list[dict]:
     """One Dask task: the graph records of ``patches`` that have at least :data:`_MIN_NODES` nodes."""
     import torch
@@ -100,7 +111,6 @@ def _patch_records(
             records.append(graph_to_record(graph, image))
             release_free_heap()
     return records
-
 
 
 def item_graphs(
@@ -147,14 +157,18 @@ def item_graphs(
     with open_slide(item.slide, mpp=item.mpp) as slide:
         region = slide.region(*item.box, mpp=config.mpp) if item.box else slide.full_region(mpp=config.mpp)
         if min(region.shape) < config.patch_size:
-            raise InputError(f"{item.name}: the region is {region.shape} px at {config.mpp} µm/px, smaller than "
-                             f"one {config.patch_size} px patch")
+            raise InputError(
+                f"{item.name}: the region is {region.shape} px at {config.mpp} µm/px, smaller than "
+                f"one {config.patch_size} px patch"
+            )
         tissue = compute_tissue_mask(slide)
         patches = [p for p in _patch_regions(region, config.patch_size) if tissue.fraction(p) >= config.min_tissue]
         slide_mpp = slide.mpp
     if not patches:
-        raise NoTissueError(f"{item.name}: no patch holds {config.min_tissue:.0%} tissue; check the slide (is it "
-                            "blank or out of focus?) or lower the tissue threshold")
+        raise NoTissueError(
+            f"{item.name}: no patch holds {config.min_tissue:.0%} tissue; check the slide (is it "
+            "blank or out of focus?) or lower the tissue threshold"
+        )
     task = dask.delayed(_patch_records, pure=True)
     per_task = max(1, min(_PATCHES_PER_TASK, len(patches) // _MIN_TASKS))
     chunks = [patches[i : i + per_task] for i in range(0, len(patches), per_task)]
@@ -168,8 +182,9 @@ def item_graphs(
     parts = runner.compute(tasks, report if progress is not None else None)
     records = [r for part in parts for r in part]
     if not records:
-        raise NoTissueError(f"{item.name}: none of the {len(patches)} tissue patches gave a graph of "
-                            f"{_MIN_NODES} or more entities")
+        raise NoTissueError(
+            f"{item.name}: none of the {len(patches)} tissue patches gave a graph of {_MIN_NODES} or more entities"
+        )
     return GraphDataset(records)
 
 
