@@ -6,6 +6,7 @@ from model_graphs import monuseg_graphs, random_graph
 from torch_geometric.data import Batch
 
 from hmgdm_core.diffusion import NoiseSchedule
+from hmgdm_core.errors import InputError
 from hmgdm_core.masking import MaskConfig
 from hmgdm_core.model import HMGDM, LossWeights, ModelConfig, draw_mask, draw_noise, pretraining_loss
 from hmgdm_core.model.loss import noised_inputs
@@ -147,3 +148,72 @@ def test_index_rope_rotates_pairs_and_keeps_norms(tiny_config):
     pair_norms = lambda v: v.reshape(4, -1, 2).norm(dim=-1)  # noqa: E731
     assert torch.allclose(pair_norms(rotated), pair_norms(x), atol=1e-5)
     assert not torch.allclose(rotated[1:], x[1:])
+
+
+def test_context_encoder_sees_the_whole_graph_but_no_target_feature(tiny_config):
+    torch.manual_seed(0)
+    model = HMGDM(replace(tiny_config, encoder_mask_token=True)).eval()
+    batch = Batch.from_data_list([random_graph(12, 48, seed=1), random_graph(9, 48, seed=2)])
+    mask, t, x_t, e_t = masked_inputs(batch, mode="context")
+    # Every node and edge enters the encoder (the embedding pass's graph), targets included.
+    assert bool(mask.node_encoded.all()) and bool(mask.edge_encoded.all()) and bool(mask.node_target.any())
+    changed_x, changed_e = x_t.clone(), e_t.clone()
+    changed_x[mask.node_target] += 5.0
+    changed_e[mask.edge_target] -= 3.0
+    leaky = batch.clone()
+    leaky.x, leaky.edge_attr = batch.x.clone(), batch.edge_attr.clone()
+    leaky.x[mask.node_target] += 7.0
+    leaky.edge_attr[mask.edge_target] += 7.0
+    before = model(batch, x_t, e_t, mask, t).encoded
+    for after in (model(batch, changed_x, changed_e, mask, t).encoded, model(leaky, x_t, e_t, mask, t).encoded):
+        for a, b in zip(
+            (before.node_mu, before.node_logvar, before.edge_mu, *before.node_skips, *before.edge_skips),
+            (after.node_mu, after.node_logvar, after.edge_mu, *after.node_skips, *after.edge_skips),
+            strict=True,
+        ):
+            assert torch.equal(a, b)
+    # A condition node's features do reach the encoder.
+    condition = int((~mask.node_target).nonzero()[0])
+    changed_x = x_t.clone()
+    changed_x[condition] += 5.0
+    assert not torch.equal(before.node_mu, model(batch, changed_x, e_t, mask, t).encoded.node_mu)
+    with pytest.raises(InputError, match="encoder_mask_token"):
+        HMGDM(tiny_config)(batch, x_t, e_t, mask, t)
+
+
+def test_context_training_graph_has_the_embedding_degree_distribution():
+    batch = Batch.from_data_list([random_graph(12, 48, seed=s) for s in range(3)])
+    embed_degree = torch.bincount(batch.edge_index[0], minlength=batch.num_nodes)
+    for seed in range(5):
+        mask = draws(batch, mode="context", seed=seed)[0]
+        seen = batch.edge_index[:, mask.edge_encoded]
+        kept = mask.node_encoded
+        assert torch.equal(torch.bincount(seen[0], minlength=batch.num_nodes)[kept], embed_degree[kept])
+        # strict, for contrast, trains on a much sparser graph
+        strict = draws(batch, mode="strict", seed=seed)[0]
+        assert int(strict.edge_encoded.sum()) < int(mask.edge_encoded.sum())
+
+
+def test_standardisation_is_fitted_stored_and_applied(tiny_config, tmp_path):
+    from hmgdm_core.embed import embed_graph
+    from hmgdm_core.train import PretrainConfig, TrainConfig, load_checkpoint, pretrain
+
+    graphs = [random_graph(10, 48, seed=s) for s in range(4)]
+    for g in graphs:
+        g.x = 3.0 * g.x + 2.0  # far from zero mean, unit variance
+    model_config = replace(tiny_config, standardise_inputs=True, input_layernorm=False)
+    config = PretrainConfig(model=model_config, train=TrainConfig(batch_size=2, max_steps=2, device="cpu"))
+    list(pretrain(graphs, config, tmp_path))
+    model = load_checkpoint(tmp_path).model
+    nodes = torch.cat([g.x for g in graphs])
+    torch.testing.assert_close(model.node_mean, nodes.mean(0), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(model.node_std, nodes.std(0, unbiased=False), atol=1e-4, rtol=1e-4)
+    # Embedding with the loaded checkpoint equals embedding the manually standardised graph without statistics.
+    plain = HMGDM(replace(model_config, standardise_inputs=False)).eval()
+    state = {k: v for k, v in model.state_dict().items() if not k.endswith(("_mean", "_std"))}
+    plain.load_state_dict(state)
+    manual = graphs[0].clone()
+    manual.x = (graphs[0].x - model.node_mean) / model.node_std
+    manual.edge_attr = (graphs[0].edge_attr - model.edge_mean) / model.edge_std
+    torch.testing.assert_close(embed_graph(model, graphs[0]).node, embed_graph(plain, manual).node)
+    assert not any(isinstance(m, torch.nn.LayerNorm) for m in model.node_embedding.modules())

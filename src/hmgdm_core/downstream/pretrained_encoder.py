@@ -54,4 +54,6 @@ def pretrained_classifier(model: HMGDM, num_classes: int, hidden_channels: int =
     -------
     GraphClassifier
     """
-    return GraphClassifier(PretrainedEncoder(copy.deepcopy(model)), model.config.hidden_dim, num_classes, hidden_channels)
+    return GraphClassifier(
+        PretrainedEncoder(copy.deepcopy(model)), model.config.hidden_dim, num_classes, hidden_channels
+    )

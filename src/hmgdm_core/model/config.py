@@ -56,3 +56,13 @@ class ModelConfig:
     are never read, the encoder's GCN uses unit edge weights, edge latents are constant zeros (KL 0), the decoder
     has no edge tokens and the mask must draw no target edge (``MaskConfig(edge_ratio=0)``, no edge loss). The
     edges still carry the messages between nodes."""
+    input_layernorm: bool = True
+    """LayerNorm(F) on every entity's features before the input projection (released model). It removes each
+    window's brightness and contrast; with ``standardise_inputs`` it can be switched off."""
+    standardise_inputs: bool = False
+    """Standardise node and edge features per feature with dataset statistics (mean, std) fitted once over the
+    training graphs (:meth:`HMGDM.fit_standardisation`) and stored with the weights, so embedding and
+    fine-tuning apply the same ones. Diffusion noise and targets then live in standardised units."""
+    encoder_mask_token: bool = False
+    """Learn the two tokens (width ``embed_dim``, nodes and edges) that ``MaskConfig(mode="context")`` shows the
+    encoder in place of the targets' embeddings."""

@@ -104,6 +104,8 @@ def pretrain(
     group = join_process_group(device)
     torch.manual_seed(train.seed)
     model = HMGDM(config.model).to(device)
+    if config.model.standardise_inputs:
+        model.fit_standardisation(dataset)  # a resume then loads the same statistics from its checkpoint
     schedule = NoiseSchedule(config.diffusion).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=train.lr, betas=train.betas, weight_decay=train.weight_decay)
     learning_rate = LearningRate(train)
