@@ -5,13 +5,13 @@ Every node and every edge of a batch is either a *target* (noised, then reconstr
 
 Two modes:
 
-``strict`` (default)
+``strict``
     Per graph: ⌊ρ_v·N_g⌋ target nodes and ⌊ρ_e·P_g⌋ target undirected edge pairs (both directions of a pair
     share their fate, fixing the official code's bug #7). The encoder sees only the condition subgraph: the
     condition nodes and the condition edges whose two ends are condition nodes, so no target feature reaches
     it, not even through a message (fixing bug #6). A condition edge that touches a target node is kept out
     of the encoder; the decoder sees it as a clean token.
-``context``
+``context`` (default)
     Same targets as ``strict``, but the encoder sees the whole graph's structure (every node and edge, as at
     embedding time, so training and inference graphs have the same degree distribution); the targets'
     features are replaced by learned mask tokens before the encoder, so still no target feature reaches it.
@@ -44,7 +44,7 @@ class MaskConfig:
     """Fraction of each graph's nodes that become targets (rounded down)."""
     edge_ratio: float = 0.6
     """Fraction of each graph's undirected edge pairs that become targets (rounded down)."""
-    mode: MaskMode = "strict"
+    mode: MaskMode = "context"
     """``strict`` (complementary subgraphs, no leak), ``context`` (whole graph, targets as mask tokens, no leak)
     or ``official`` (the released code's behaviour)."""
 

@@ -17,11 +17,12 @@ __all__ = ["add_pretrain", "add_training_options", "pretrain_config", "vae_confi
 
 
 def pretrain_config(args: argparse.Namespace) -> PretrainConfig:
-    """The config of ``--config`` (default: the paper's) with ``--steps``, ``--batch-size`` and ``--device`` set."""
+    """The config of ``--config`` (else of ``--preset``) with ``--steps``, ``--batch-size`` and ``--device`` set."""
     from dataclasses import replace
     from pathlib import Path
 
-    config = PretrainConfig.from_json(Path(args.config).read_text()) if args.config else PretrainConfig()
+    preset = getattr(args, "preset", "default")
+    config = PretrainConfig.from_json(Path(args.config).read_text()) if args.config else PretrainConfig.preset(preset)
     changes = {k: v for k, v in (("max_steps", args.steps), ("batch_size", args.batch_size),
                                  ("device", args.device)) if v is not None}
     return replace(config, train=replace(config.train, **changes))
@@ -110,7 +111,9 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
 
     With ``--vae``, ``hmgdm pretrain --steps 0`` only fits the VAE (e.g. before a torchrun job).
     """
-    parser.add_argument("--config", default=None, help="PretrainConfig JSON (default: the paper's settings)")
+    parser.add_argument("--config", default=None, help="PretrainConfig JSON (default: the --preset's settings)")
+    parser.add_argument("--preset", default="default", choices=["default", "paper"],
+                        help="named recipe when no --config: default (ours) or paper (the released settings)")
     parser.add_argument("--steps", type=int, default=None, help="stop after this many steps")
     parser.add_argument("--batch-size", type=int, default=None, help="graphs per step (global batch under torchrun)")
     parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:<i> or mps")

@@ -95,7 +95,8 @@ class HMGDM(nn.Module):
             # ``context`` masking: what the encoder reads in place of a target's embedding. Zero-initialised, so
             # building them draws no random number and a seed gives every other weight its old value.
             self.encoder_node_token = nn.Parameter(torch.zeros(config.embed_dim))
-            self.encoder_edge_token = nn.Parameter(torch.zeros(config.embed_dim))
+            if config.edge_branch:
+                self.encoder_edge_token = nn.Parameter(torch.zeros(config.embed_dim))
         if config.standardise_inputs:
             # Identity statistics until fit_standardisation; buffers, so checkpoints carry the fitted ones.
             for name in ("node_mean", "edge_mean"):
@@ -256,7 +257,8 @@ class HMGDM(nn.Module):
                 raise InputError("MaskConfig(mode='context') needs ModelConfig(encoder_mask_token=True)")
             # ``context`` mode: targets keep their place in the graph but show the encoder only a mask token.
             enc_node = enc_node.index_put((mask.node_target,), self.encoder_node_token.to(enc_node.dtype))
-            enc_edge = enc_edge.index_put((mask.edge_target,), self.encoder_edge_token.to(enc_edge.dtype))
+            if self.edge_embedding is not None:
+                enc_edge = enc_edge.index_put((mask.edge_target,), self.encoder_edge_token.to(enc_edge.dtype))
         encoded = self.encode_embedded(enc_node, enc_edge, graph.edge_index, mask)
         node_z, edge_z = encoded.node_mu, encoded.edge_mu
         if latent_noise is not None:

@@ -12,7 +12,7 @@ from hmgdm_core.masking import MaskConfig
 from hmgdm_core.model.config import ModelConfig
 from hmgdm_core.model.loss import LossWeights
 
-__all__ = ["PretrainConfig", "TrainConfig"]
+__all__ = ["PRESETS", "PretrainConfig", "TrainConfig"]
 
 Precision = Literal["fp32", "bf16", "fp16"]
 
@@ -64,7 +64,12 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    """Everything that defines a pre-training run; written as JSON beside every checkpoint."""
+    """Everything that defines a pre-training run; written as JSON beside every checkpoint.
+
+    The defaults are our recipe (``context`` masking, standardised inputs without the input LayerNorm, chosen
+    from the representation benchmark, ``docs/representation.md``); :meth:`preset` gives the named ones,
+    ``paper`` among them (the released settings, for the ablations).
+    """
 
     model: ModelConfig = field(default_factory=ModelConfig)
     """Network widths and switches."""
@@ -74,6 +79,13 @@ class PretrainConfig:
     """Noise schedule and objective."""
     train: TrainConfig = field(default_factory=TrainConfig)
     """Optimisation."""
+
+    @classmethod
+    def preset(cls, name: str) -> PretrainConfig:
+        """The named preset (:data:`PRESETS`): ``default`` (our recipe) or ``paper`` (the released settings)."""
+        if name not in PRESETS:
+            raise InputError(f"unknown preset {name!r}: use one of {sorted(PRESETS)}")
+        return PRESETS[name]
 
     def to_json(self) -> str:
         """Serialise to a JSON string (tuples become lists)."""
@@ -100,3 +112,14 @@ def _build(kind: type, values: dict[str, Any]) -> Any:
     if unknown:
         raise InputError(f"unknown {kind.__name__} field(s) {sorted(unknown)}; known: {sorted(known)}")
     return kind(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+PRESETS: dict[str, PretrainConfig] = {
+    "default": PretrainConfig(),
+    # The released network and split: input LayerNorm, no dataset statistics, strict (leak-free) subgraph masking.
+    "paper": PretrainConfig(
+        model=ModelConfig(input_layernorm=True, standardise_inputs=False, encoder_mask_token=False),
+        mask=MaskConfig(mode="strict"),
+    ),
+}
+"""Named pre-training recipes (``hmgdm pretrain --preset NAME``)."""
