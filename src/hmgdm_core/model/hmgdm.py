@@ -120,9 +120,10 @@ class HMGDM(nn.Module):
             square = torch.zeros_like(total)
             count = 0
             for graph in graphs:
-                rows = getattr(graph, attr).to(torch.float64)
-                total += rows.sum(0).cpu()
-                square += rows.square().sum(0).cpu()
+                rows = getattr(graph, attr)
+                # Per-graph sums in float32 (a few hundred rows), accumulated over the dataset in float64.
+                total += rows.sum(0).cpu().double()
+                square += rows.square().sum(0).cpu().double()
                 count += rows.shape[0]
             if count == 0:
                 continue
@@ -203,6 +204,12 @@ class HMGDM(nn.Module):
 
         Features are in the data's units: with ``standardise_inputs`` the stored statistics are applied here.
         """
+        if graph.x.shape[1] != self.config.feature_dim:
+            raise InputError(
+                f"the graphs hold {graph.x.shape[1]} numbers per entity but the model reads "
+                f"{self.config.feature_dim}: embed the graphs the checkpoint was trained on (window size, raw "
+                "windows or the latents of its entity VAE)"
+            )
         graph = self.standardise(graph)
         h_node, h_edge = self.embed_inputs(graph, graph.x, graph.edge_attr)
         return self.encode_embedded(h_node, h_edge, graph.edge_index, mask)

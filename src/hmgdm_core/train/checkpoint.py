@@ -23,6 +23,7 @@ __all__ = [
     "Checkpoint",
     "checkpoint_path",
     "data_fingerprint",
+    "feature_space",
     "latest_checkpoint",
     "load_checkpoint",
     "save_checkpoint",
@@ -59,6 +60,27 @@ def data_fingerprint(dataset: Sequence[Data]) -> str:
         for rows in (graph.x[:1], graph.edge_attr[:1]):
             digest.update(rows.detach().cpu().to(torch.float32).numpy().tobytes())
     return digest.hexdigest()
+
+
+def feature_space(dataset: Sequence[Data]) -> dict[str, Any]:
+    """What the features of ``dataset`` are, recorded in every checkpoint so embedding can refuse other inputs.
+
+    Raw windows are 3·w² numbers in [-1, 1]; anything else (wider values or another width) is taken for the
+    latents of a stage-1 VAE. Input standardisation statistics travel in the weights (``node_mean`` …).
+
+    Returns
+    -------
+    dict
+        ``kind`` (``"raw windows"`` or ``"latents"``), ``feature_dim`` F and, for raw windows, ``window`` w.
+    """
+    width = int(dataset[0].x.shape[1])
+    side = round((width / 3) ** 0.5)
+    bounded = all(
+        float(g.x.abs().max()) <= 1.0 + 1e-6 for g in (dataset[i] for i in range(min(64, len(dataset)))) if g.num_nodes
+    )
+    if 3 * side * side == width and bounded:
+        return {"kind": "raw windows", "feature_dim": width, "window": side}
+    return {"kind": "latents", "feature_dim": width}
 
 
 def save_checkpoint(

@@ -14,7 +14,13 @@ from torch_geometric.data import Data
 from hmgdm_core.diffusion import NoiseSchedule
 from hmgdm_core.errors import InputError, TrainingError
 from hmgdm_core.model import HMGDM
-from hmgdm_core.train.checkpoint import checkpoint_path, data_fingerprint, load_checkpoint, save_checkpoint
+from hmgdm_core.train.checkpoint import (
+    checkpoint_path,
+    data_fingerprint,
+    feature_space,
+    load_checkpoint,
+    save_checkpoint,
+)
 from hmgdm_core.train.config import PretrainConfig
 from hmgdm_core.train.device import resolve_device
 from hmgdm_core.train.distributed import join_process_group
@@ -104,8 +110,8 @@ def pretrain(
     group = join_process_group(device)
     torch.manual_seed(train.seed)
     model = HMGDM(config.model).to(device)
-    if config.model.standardise_inputs:
-        model.fit_standardisation(dataset)  # a resume then loads the same statistics from its checkpoint
+    if config.model.standardise_inputs and resume is None:
+        model.fit_standardisation(dataset)  # a resume loads the same statistics from its checkpoint
     schedule = NoiseSchedule(config.diffusion).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=train.lr, betas=train.betas, weight_decay=train.weight_decay)
     learning_rate = LearningRate(train)
@@ -114,6 +120,7 @@ def pretrain(
     meta = {
         "seed": train.seed,
         "data_fingerprint": fingerprint,
+        "feature_space": feature_space(dataset),
         "step": 0,
         "epoch_loss_sum": 0.0,
         "epoch_loss_count": 0,

@@ -67,6 +67,12 @@ def model_inputs(feature_dim: int, checkpoint: Path, vae_path: Path | None = Non
         The VAE does not fit the checkpoint, or F is no 3·w² and no VAE was found.
     """
     found = vae_path if vae_path is not None else Path(checkpoint).parent / VAE_FILE
+    recorded = _recorded_feature_space(Path(checkpoint)).get("kind")
+    if recorded == "latents" and not found.is_file():
+        raise InputError(f"{checkpoint} was trained on entity-VAE latents but no {VAE_FILE} lies beside it: "
+                         "choose the entity VAE file of its training run (its raw-window reading would be noise).")
+    if recorded == "raw windows" and vae_path is not None:
+        raise InputError(f"{checkpoint} was trained on raw pixel windows: embed it without an entity VAE.")
     if vae_path is not None or found.is_file():
         if not found.is_file():
             raise InputError(f"No entity VAE at {found}: choose the {VAE_FILE} saved with the training run.")
@@ -80,6 +86,18 @@ def model_inputs(feature_dim: int, checkpoint: Path, vae_path: Path | None = Non
         raise InputError(f"This checkpoint reads entity-VAE latents ({feature_dim} numbers per entity) but no "
                          f"{VAE_FILE} lies beside it: choose the entity VAE file of its training run.")
     return ModelInputs(side, None, None)
+
+
+def _recorded_feature_space(checkpoint: Path) -> dict:
+    """The ``feature_space`` a checkpoint file records (empty for a folder or an older checkpoint)."""
+    if not checkpoint.is_file():
+        return {}
+    try:
+        payload = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception:  # unreadable files are reported by load_checkpoint, with its message
+        return {}
+    meta = payload.get("meta", {}) if isinstance(payload, dict) else {}
+    return meta.get("feature_space", {}) if isinstance(meta, dict) else {}
 
 
 def run_vae(
