@@ -7,7 +7,7 @@ from torch_geometric.data import Batch
 
 from hmgdm_core.diffusion import NoiseSchedule
 from hmgdm_core.errors import InputError
-from hmgdm_core.masking import MaskConfig
+from hmgdm_core.masking import MaskConfig, no_mask
 from hmgdm_core.model import HMGDM, LossWeights, ModelConfig, draw_mask, draw_noise, pretraining_loss
 from hmgdm_core.model.loss import noised_inputs
 
@@ -219,3 +219,31 @@ def test_standardisation_is_fitted_stored_and_applied(tiny_config, tmp_path):
     manual.edge_attr = (graphs[0].edge_attr - model.edge_mean) / model.edge_std
     torch.testing.assert_close(embed_graph(model, graphs[0]).node, embed_graph(plain, manual).node)
     assert not any(isinstance(m, torch.nn.LayerNorm) for m in model.node_embedding.modules())
+
+
+def test_checkpoint_records_its_feature_space_and_refuses_other_inputs(tiny_config, tmp_path):
+    from hmgdm_core.train import PretrainConfig, TrainConfig, latest_checkpoint, load_checkpoint, pretrain
+    from hmgdm_core.vae import model_inputs
+
+    config = PretrainConfig(model=tiny_config, train=TrainConfig(batch_size=2, max_steps=1, device="cpu"))
+    raw = [random_graph(8, 48, seed=s) for s in range(2)]  # 48 = 3·4²: windows of side 4 in [-1, 1]
+    list(pretrain(raw, config, tmp_path / "raw"))
+    raw_checkpoint = latest_checkpoint(tmp_path / "raw")
+    state = load_checkpoint(raw_checkpoint)
+    assert state.meta["feature_space"] == {"kind": "raw windows", "feature_dim": 48, "window": 4}
+    assert model_inputs(48, raw_checkpoint).vae is None
+    with pytest.raises(InputError, match="raw pixel windows"):
+        model_inputs(48, raw_checkpoint, tmp_path / "some-vae.pt")
+    # Same width, but VAE-latent-like values: without its vae.pt it must not be read as raw windows.
+    latent = [random_graph(8, 48, seed=s) for s in range(2)]
+    for g in latent:
+        g.x, g.edge_attr = 3 * g.x, 3 * g.edge_attr
+    list(pretrain(latent, config, tmp_path / "latent"))
+    latent_checkpoint = latest_checkpoint(tmp_path / "latent")
+    assert load_checkpoint(latent_checkpoint).meta["feature_space"]["kind"] == "latents"
+    with pytest.raises(InputError, match="entity-VAE latents"):
+        model_inputs(48, latent_checkpoint)
+    # Graphs of another window size never reach the network.
+    other = Batch.from_data_list([random_graph(8, 27, seed=0)])
+    with pytest.raises(InputError, match="numbers per entity"):
+        state.model.encode(other, no_mask(other.num_nodes, other.edge_index.shape[1]))
