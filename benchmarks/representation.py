@@ -112,6 +112,10 @@ METHODS = {
         "context + standardised, KL weight 0.1",
         replace(BASE, model=CONTEXT_NETWORK, mask=CONTEXT, train=replace(TRAIN, loss=LossWeights(kl=0.1))),
     ),
+    "lr-1e-4": (
+        "context + standardised, Adam lr 1e-4 (paper)",
+        replace(BASE, model=CONTEXT_NETWORK, mask=CONTEXT, train=replace(TRAIN, lr=1e-4)),
+    ),
     "graphmae-std": (
         "GraphMAE-style on standardised inputs, context mask",
         replace(
