@@ -247,3 +247,23 @@ def test_checkpoint_records_its_feature_space_and_refuses_other_inputs(tiny_conf
     other = Batch.from_data_list([random_graph(8, 27, seed=0)])
     with pytest.raises(InputError, match="numbers per entity"):
         state.model.encode(other, no_mask(other.num_nodes, other.edge_index.shape[1]))
+
+
+def test_checkpoints_from_before_the_input_switches_still_load(tiny_config, tmp_path):
+    import json
+
+    from hmgdm_core.train import PretrainConfig, TrainConfig, latest_checkpoint, load_checkpoint, pretrain
+
+    legacy = replace(tiny_config, input_layernorm=True, standardise_inputs=False, encoder_mask_token=False)
+    config = PretrainConfig(
+        model=legacy, mask=MaskConfig(mode="strict"), train=TrainConfig(batch_size=2, max_steps=1, device="cpu")
+    )
+    list(pretrain([random_graph(8, 48, seed=s) for s in range(2)], config, tmp_path))
+    path = latest_checkpoint(tmp_path)
+    payload = torch.load(path, weights_only=True)
+    old = json.loads(payload["config"])
+    for key in ("input_layernorm", "standardise_inputs", "encoder_mask_token"):
+        del old["model"][key]  # as an older version wrote it
+    payload["config"] = json.dumps(old)
+    torch.save(payload, path)
+    assert load_checkpoint(path).config.model == legacy

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import platform
 from collections.abc import Sequence
@@ -150,10 +151,22 @@ def load_checkpoint(path: str | os.PathLike[str], device: torch.device | str = "
         raise InputError(f"{path} is not a readable H-MGDM checkpoint ({error})") from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
         raise InputError(f"{path} is not an H-MGDM checkpoint of format {FORMAT_VERSION}")
-    config = PretrainConfig.from_json(payload["config"])
+    config = PretrainConfig.from_json(_with_legacy_inputs(payload["config"]))
     model = HMGDM(config.model)
     model.load_state_dict(payload["model"])
     return Checkpoint(model.to(device).eval(), config, payload["meta"], payload["optimizer"], payload["lr"])
+
+
+# Checkpoints written before the input-pipeline switches existed used the released pipeline, not today's defaults.
+_LEGACY_INPUTS = {"input_layernorm": True, "standardise_inputs": False, "encoder_mask_token": False}
+
+
+def _with_legacy_inputs(config_json: str) -> str:
+    data = json.loads(config_json)
+    model = data.setdefault("model", {})
+    if "input_layernorm" not in model:
+        data["model"] = {**_LEGACY_INPUTS, **model}
+    return json.dumps(data)
 
 
 def checkpoint_path(out_dir: Path, step: int) -> Path:
