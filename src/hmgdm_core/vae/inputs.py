@@ -71,8 +71,6 @@ def model_inputs(feature_dim: int, checkpoint: Path, vae_path: Path | None = Non
     if recorded == "latents" and not found.is_file():
         raise InputError(f"{checkpoint} was trained on entity-VAE latents but no {VAE_FILE} lies beside it: "
                          "choose the entity VAE file of its training run (its raw-window reading would be noise).")
-    if recorded == "raw windows" and vae_path is not None:
-        raise InputError(f"{checkpoint} was trained on raw pixel windows: embed it without an entity VAE.")
     if vae_path is not None or found.is_file():
         if not found.is_file():
             raise InputError(f"No entity VAE at {found}: choose the {VAE_FILE} saved with the training run.")
@@ -80,6 +78,8 @@ def model_inputs(feature_dim: int, checkpoint: Path, vae_path: Path | None = Non
         if vae.config.latent_dim != feature_dim:
             raise InputError(f"The entity VAE {found} gives {vae.config.latent_dim} numbers per entity but the "
                              f"checkpoint reads {feature_dim}: choose the {VAE_FILE} of the same training run.")
+        if recorded == "raw windows":
+            raise InputError(f"{checkpoint} was trained on raw pixel windows: embed it without an entity VAE.")
         return ModelInputs(vae.config.window, vae, found)
     side = round((feature_dim / 3) ** 0.5)
     if 3 * side * side != feature_dim:
