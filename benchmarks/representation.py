@@ -112,9 +112,9 @@ METHODS = {
         "context + standardised, KL weight 0.1",
         replace(BASE, model=CONTEXT_NETWORK, mask=CONTEXT, train=replace(TRAIN, loss=LossWeights(kl=0.1))),
     ),
-    "lr-1e-4": (
-        "context + standardised, Adam lr 1e-4 (paper)",
-        replace(BASE, model=CONTEXT_NETWORK, mask=CONTEXT, train=replace(TRAIN, lr=1e-4)),
+    "lr-1e-3": (
+        "default recipe at the other rows' Adam lr 1e-3",
+        replace(BASE, model=CONTEXT_NETWORK, mask=CONTEXT),
     ),
     "graphmae-std": (
         "GraphMAE-style on standardised inputs, context mask",
@@ -129,7 +129,11 @@ METHODS = {
         "context + standardised + centroid encoding",
         replace(BASE, model=replace(CONTEXT_NETWORK, centroid_encoding=True), mask=CONTEXT),
     ),
-    "hmgdm": ("H-MGDM default: context mask + standardised inputs", replace(BASE, model=CONTEXT_NETWORK, mask=CONTEXT)),
+    # The default recipe at the default lr (1e-4): in 1.5-min runs it beat lr 1e-3 (64.4 vs 59.8 macro-F1).
+    "hmgdm": (
+        "H-MGDM default: context mask + standardised inputs, lr 1e-4",
+        replace(BASE, model=CONTEXT_NETWORK, mask=CONTEXT, train=replace(TRAIN, lr=PretrainConfig().train.lr)),
+    ),
 }
 # vae-latent fits a stage-1 VAE and encodes every window first (~30 min on one core): ask for it by name.
 DEFAULT_METHODS = [m for m in METHODS if m != "vae-latent"]
