@@ -223,7 +223,7 @@ def reconstruct(
     """
     model.eval()
     device = next(model.parameters()).device
-    batch = Batch.from_data_list([graph]).to(device)
+    batch = model.standardise(Batch.from_data_list([graph]).to(device))
     schedule = NoiseSchedule(diffusion or DiffusionConfig()).to(device)
     times = torch.full((1,), t, dtype=torch.long, device=device)
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -236,6 +236,9 @@ def reconstruct(
     node_noised, edge_noised = x_t[node_rows], edge_attr_t[edge_rows]
     node_pred = schedule.predict_x0(node_noised, prediction.node, times[torch.zeros_like(node_rows)])
     edge_pred = schedule.predict_x0(edge_noised, prediction.edge, times[torch.zeros_like(edge_rows)])
+    # Back to the data's units (the windows' [-1, 1] or the VAE's latents) when the model standardises.
+    node_noised, node_pred = (model.unstandardise(x, "node") for x in (node_noised, node_pred))
+    edge_noised, edge_pred = (model.unstandardise(x, "edge") for x in (edge_noised, edge_pred))
     return Reconstruction(
         mask=mask,
         t=t,

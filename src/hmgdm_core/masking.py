@@ -5,12 +5,16 @@ Every node and every edge of a batch is either a *target* (noised, then reconstr
 
 Two modes:
 
-``strict`` (default)
+``strict``
     Per graph: ⌊ρ_v·N_g⌋ target nodes and ⌊ρ_e·P_g⌋ target undirected edge pairs (both directions of a pair
     share their fate, fixing the official code's bug #7). The encoder sees only the condition subgraph: the
     condition nodes and the condition edges whose two ends are condition nodes, so no target feature reaches
     it, not even through a message (fixing bug #6). A condition edge that touches a target node is kept out
     of the encoder; the decoder sees it as a clean token.
+``context`` (default)
+    Same targets as ``strict``, but the encoder sees the whole graph's structure (every node and edge, as at
+    embedding time, so training and inference graphs have the same degree distribution); the targets'
+    features are replaced by learned mask tokens before the encoder, so still no target feature reaches it.
 ``official``
     The released behaviour, for comparison: one permutation over the whole batch for nodes and one over
     *directed* edges (the per-graph ratio only holds in expectation); the encoder sees every node with its
@@ -30,7 +34,7 @@ from hmgdm_core.errors import InputError
 
 __all__ = ["EntityMask", "MaskConfig", "no_mask", "sample_mask"]
 
-MaskMode = Literal["strict", "official"]
+MaskMode = Literal["strict", "context", "official"]
 
 
 @dataclass(frozen=True)
@@ -41,8 +45,9 @@ class MaskConfig:
     """Fraction of each graph's nodes that become targets (rounded down)."""
     edge_ratio: float = 0.6
     """Fraction of each graph's undirected edge pairs that become targets (rounded down)."""
-    mode: MaskMode = "strict"
-    """``strict`` (complementary subgraphs, no leak) or ``official`` (the released code's behaviour)."""
+    mode: MaskMode = "context"
+    """``strict`` (complementary subgraphs, no leak), ``context`` (whole graph, targets as mask tokens, no leak)
+    or ``official`` (the released code's behaviour)."""
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -65,6 +70,8 @@ class EntityMask:
     """Shape (N,): the node is an input of the encoder."""
     edge_encoded: Tensor
     """Shape (E,): the directed edge is an input of the encoder (a message path and a dual node)."""
+    hide_targets: bool = False
+    """Encoded targets enter the encoder as learned mask tokens, not as their features (``context`` mode)."""
 
     @property
     def node_context(self) -> Tensor:
@@ -160,8 +167,8 @@ def sample_mask(
             torch.zeros(num_edges, dtype=torch.long, device=device), 1, config.edge_ratio, edge_keys
         )
         return EntityMask(node_target, edge_target, torch.ones_like(node_target), ~edge_target)
-    if config.mode != "strict":
-        raise InputError(f"unknown mask mode {config.mode!r}: use 'strict' or 'official'")
+    if config.mode not in ("strict", "context"):
+        raise InputError(f"unknown mask mode {config.mode!r}: use 'strict', 'context' or 'official'")
     node_target = _targets_per_group(node_graph, num_graphs, config.node_ratio, node_keys)
     if num_edges:
         pair, pair_graph = _pair_ids(node_graph[edge_index[0]], edge_pair)
@@ -173,4 +180,8 @@ def sample_mask(
     else:
         edge_target = torch.zeros(0, dtype=torch.bool, device=device)
         edge_encoded = edge_target
+    if config.mode == "context":
+        return EntityMask(
+            node_target, edge_target, torch.ones_like(node_target), torch.ones_like(edge_target), hide_targets=True
+        )
     return EntityMask(node_target, edge_target, ~node_target, edge_encoded)

@@ -14,7 +14,7 @@ def draw(batch, config=None, seed=0):
         batch.edge_pair,
         batch.batch,
         batch.num_graphs,
-        config or MaskConfig(),
+        config or MaskConfig(mode="strict"),
         generator=torch.Generator().manual_seed(seed),
     )
 
@@ -81,3 +81,13 @@ def test_split_of_a_graph_depends_only_on_its_own_keys():
     )
     assert torch.equal(split_both.node_target[11:], split_alone.node_target)
     assert torch.equal(split_both.edge_target[graphs[0].num_edges :], split_alone.edge_target)
+
+
+def test_context_split_has_strict_targets_and_encodes_everything():
+    batch = Batch.from_data_list([random_graph(n, 4, seed=n) for n in (5, 17, 30)])
+    strict = draw(batch, MaskConfig(mode="strict"), seed=3)
+    context = draw(batch, MaskConfig(mode="context"), seed=3)
+    assert torch.equal(strict.node_target, context.node_target)
+    assert torch.equal(strict.edge_target, context.edge_target)
+    assert bool(context.node_encoded.all()) and bool(context.edge_encoded.all()) and context.hide_targets
+    assert not strict.hide_targets

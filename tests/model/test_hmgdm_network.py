@@ -6,7 +6,8 @@ from model_graphs import monuseg_graphs, random_graph
 from torch_geometric.data import Batch
 
 from hmgdm_core.diffusion import NoiseSchedule
-from hmgdm_core.masking import MaskConfig
+from hmgdm_core.errors import InputError
+from hmgdm_core.masking import MaskConfig, no_mask
 from hmgdm_core.model import HMGDM, LossWeights, ModelConfig, draw_mask, draw_noise, pretraining_loss
 from hmgdm_core.model.loss import noised_inputs
 
@@ -94,7 +95,9 @@ def test_single_node_and_edgeless_graphs_train(tiny_config, mode):
 
 
 def test_live_parameter_count_matches_the_released_model():
-    model = HMGDM()
+    from hmgdm_core.train import PretrainConfig
+
+    model = HMGDM(PretrainConfig.preset("paper").model)
     blocks = {name: sum(p.numel() for p in child.parameters()) for name, child in model.named_children()}
     assert blocks["node_embedding"] == blocks["edge_embedding"] == 1_579_520
     assert blocks["encoder"] == 1_447_170
@@ -147,3 +150,118 @@ def test_index_rope_rotates_pairs_and_keeps_norms(tiny_config):
     pair_norms = lambda v: v.reshape(4, -1, 2).norm(dim=-1)  # noqa: E731
     assert torch.allclose(pair_norms(rotated), pair_norms(x), atol=1e-5)
     assert not torch.allclose(rotated[1:], x[1:])
+
+
+def test_context_encoder_sees_the_whole_graph_but_no_target_feature(tiny_config):
+    torch.manual_seed(0)
+    model = HMGDM(replace(tiny_config, encoder_mask_token=True)).eval()
+    batch = Batch.from_data_list([random_graph(12, 48, seed=1), random_graph(9, 48, seed=2)])
+    mask, t, x_t, e_t = masked_inputs(batch, mode="context")
+    # Every node and edge enters the encoder (the embedding pass's graph), targets included.
+    assert bool(mask.node_encoded.all()) and bool(mask.edge_encoded.all()) and bool(mask.node_target.any())
+    changed_x, changed_e = x_t.clone(), e_t.clone()
+    changed_x[mask.node_target] += 5.0
+    changed_e[mask.edge_target] -= 3.0
+    leaky = batch.clone()
+    leaky.x, leaky.edge_attr = batch.x.clone(), batch.edge_attr.clone()
+    leaky.x[mask.node_target] += 7.0
+    leaky.edge_attr[mask.edge_target] += 7.0
+    before = model(batch, x_t, e_t, mask, t).encoded
+    for after in (model(batch, changed_x, changed_e, mask, t).encoded, model(leaky, x_t, e_t, mask, t).encoded):
+        for a, b in zip(
+            (before.node_mu, before.node_logvar, before.edge_mu, *before.node_skips, *before.edge_skips),
+            (after.node_mu, after.node_logvar, after.edge_mu, *after.node_skips, *after.edge_skips),
+            strict=True,
+        ):
+            assert torch.equal(a, b)
+    # A condition node's features do reach the encoder.
+    condition = int((~mask.node_target).nonzero()[0])
+    changed_x = x_t.clone()
+    changed_x[condition] += 5.0
+    assert not torch.equal(before.node_mu, model(batch, changed_x, e_t, mask, t).encoded.node_mu)
+    with pytest.raises(InputError, match="encoder_mask_token"):
+        HMGDM(replace(tiny_config, encoder_mask_token=False))(batch, x_t, e_t, mask, t)
+
+
+def test_context_training_graph_has_the_embedding_degree_distribution():
+    batch = Batch.from_data_list([random_graph(12, 48, seed=s) for s in range(3)])
+    embed_degree = torch.bincount(batch.edge_index[0], minlength=batch.num_nodes)
+    for seed in range(5):
+        mask = draws(batch, mode="context", seed=seed)[0]
+        seen = batch.edge_index[:, mask.edge_encoded]
+        kept = mask.node_encoded
+        assert torch.equal(torch.bincount(seen[0], minlength=batch.num_nodes)[kept], embed_degree[kept])
+        # strict, for contrast, trains on a much sparser graph
+        strict = draws(batch, mode="strict", seed=seed)[0]
+        assert int(strict.edge_encoded.sum()) < int(mask.edge_encoded.sum())
+
+
+def test_standardisation_is_fitted_stored_and_applied(tiny_config, tmp_path):
+    from hmgdm_core.embed import embed_graph
+    from hmgdm_core.train import PretrainConfig, TrainConfig, load_checkpoint, pretrain
+
+    graphs = [random_graph(10, 48, seed=s) for s in range(4)]
+    for g in graphs:
+        g.x = 3.0 * g.x + 2.0  # far from zero mean, unit variance
+    model_config = replace(tiny_config, standardise_inputs=True, input_layernorm=False)
+    config = PretrainConfig(model=model_config, train=TrainConfig(batch_size=2, max_steps=2, device="cpu"))
+    list(pretrain(graphs, config, tmp_path))
+    model = load_checkpoint(tmp_path).model
+    nodes = torch.cat([g.x for g in graphs])
+    torch.testing.assert_close(model.node_mean, nodes.mean(0), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(model.node_std, nodes.std(0, unbiased=False), atol=1e-4, rtol=1e-4)
+    # Embedding with the loaded checkpoint equals embedding the manually standardised graph without statistics.
+    plain = HMGDM(replace(model_config, standardise_inputs=False)).eval()
+    state = {k: v for k, v in model.state_dict().items() if not k.endswith(("_mean", "_std"))}
+    plain.load_state_dict(state)
+    manual = graphs[0].clone()
+    manual.x = (graphs[0].x - model.node_mean) / model.node_std
+    manual.edge_attr = (graphs[0].edge_attr - model.edge_mean) / model.edge_std
+    torch.testing.assert_close(embed_graph(model, graphs[0]).node, embed_graph(plain, manual).node)
+    assert not any(isinstance(m, torch.nn.LayerNorm) for m in model.node_embedding.modules())
+
+
+def test_checkpoint_records_its_feature_space_and_refuses_other_inputs(tiny_config, tmp_path):
+    from hmgdm_core.train import PretrainConfig, TrainConfig, latest_checkpoint, load_checkpoint, pretrain
+    from hmgdm_core.vae import model_inputs
+
+    config = PretrainConfig(model=tiny_config, train=TrainConfig(batch_size=2, max_steps=1, device="cpu"))
+    raw = [random_graph(8, 48, seed=s) for s in range(2)]  # 48 = 3·4²: windows of side 4 in [-1, 1]
+    list(pretrain(raw, config, tmp_path / "raw"))
+    raw_checkpoint = latest_checkpoint(tmp_path / "raw")
+    state = load_checkpoint(raw_checkpoint)
+    assert state.meta["feature_space"] == {"kind": "raw windows", "feature_dim": 48, "window": 4}
+    assert model_inputs(48, raw_checkpoint).vae is None
+    # Same width, but VAE-latent-like values: without its vae.pt it must not be read as raw windows.
+    latent = [random_graph(8, 48, seed=s) for s in range(2)]
+    for g in latent:
+        g.x, g.edge_attr = 3 * g.x, 3 * g.edge_attr
+    list(pretrain(latent, config, tmp_path / "latent"))
+    latent_checkpoint = latest_checkpoint(tmp_path / "latent")
+    assert load_checkpoint(latent_checkpoint).meta["feature_space"]["kind"] == "latents"
+    with pytest.raises(InputError, match="entity-VAE latents"):
+        model_inputs(48, latent_checkpoint)
+    # Graphs of another window size never reach the network.
+    other = Batch.from_data_list([random_graph(8, 27, seed=0)])
+    with pytest.raises(InputError, match="numbers per entity"):
+        state.model.encode(other, no_mask(other.num_nodes, other.edge_index.shape[1]))
+
+
+def test_checkpoints_from_before_the_input_switches_still_load(tiny_config, tmp_path):
+    import json
+
+    from hmgdm_core.train import PretrainConfig, TrainConfig, latest_checkpoint, load_checkpoint, pretrain
+
+    legacy = replace(tiny_config, input_layernorm=True, standardise_inputs=False, encoder_mask_token=False)
+    config = PretrainConfig(
+        model=legacy, mask=MaskConfig(mode="strict"), train=TrainConfig(batch_size=2, max_steps=1, device="cpu")
+    )
+    list(pretrain([random_graph(8, 48, seed=s) for s in range(2)], config, tmp_path))
+    path = latest_checkpoint(tmp_path)
+    payload = torch.load(path, weights_only=True)
+    old = json.loads(payload["config"])
+    for key in ("input_layernorm", "standardise_inputs", "encoder_mask_token"):
+        del old["model"][key]  # as an older version wrote it
+    payload["config"] = json.dumps(old)
+    torch.save(payload, path)
+    assert load_checkpoint(path).config.model == legacy

@@ -25,7 +25,9 @@ def graphs(small_patch_graphs):
 
 @pytest.fixture(scope="module")
 def mask_events(graphs, tmp_path_factory):
-    config = PretrainConfig(model=SMALL, train=TrainConfig(batch_size=4, epochs=3, device="cpu"))
+    config = PretrainConfig(
+        model=SMALL, mask=MaskConfig(mode="strict"), train=TrainConfig(batch_size=4, epochs=3, device="cpu")
+    )
     events = pretrain(graphs, config, tmp_path_factory.mktemp("run"))
     return [e for e in events if isinstance(e, MaskDrawn)]
 

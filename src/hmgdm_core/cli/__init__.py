@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from hmgdm_core.cli.basic import add_demo, add_export, add_info
 from hmgdm_core.cli.evaluate import add_classify, add_survival
+from hmgdm_core.cli.finetune import add_finetune
 from hmgdm_core.cli.pretrained import add_pretrained
 from hmgdm_core.cli.slides import add_embed, add_graph, add_pipeline
 from hmgdm_core.cli.train import add_pretrain
@@ -26,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (add_info, add_demo, add_graph, add_pretrain, add_embed, add_pipeline, add_export, add_classify,
-                add_survival, add_pretrained):
+                add_survival, add_pretrained, add_finetune):
         add(sub)
     return parser
 

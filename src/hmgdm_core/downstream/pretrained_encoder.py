@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from torch import Tensor, nn
 from torch_geometric.data import Batch
 
@@ -41,7 +43,8 @@ def pretrained_classifier(model: HMGDM, num_classes: int, hidden_channels: int =
     Parameters
     ----------
     model : HMGDM
-        The pre-trained network; it becomes part of the classifier and is trained with it.
+        The pre-trained network; the classifier trains a deep copy of it, so ``model`` stays as it was and every
+        call (e.g. every fold of :func:`~hmgdm_core.downstream.finetune_cv`) starts from the same weights.
     num_classes : int
         C.
     hidden_channels : int
@@ -51,4 +54,6 @@ def pretrained_classifier(model: HMGDM, num_classes: int, hidden_channels: int =
     -------
     GraphClassifier
     """
-    return GraphClassifier(PretrainedEncoder(model), model.config.hidden_dim, num_classes, hidden_channels)
+    return GraphClassifier(
+        PretrainedEncoder(copy.deepcopy(model)), model.config.hidden_dim, num_classes, hidden_channels
+    )

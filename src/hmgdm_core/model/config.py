@@ -1,4 +1,4 @@
-"""Hyper-parameters of the stage-2 network; defaults reproduce the released model (method-spec §6)."""
+"""Hyper-parameters of the stage-2 network: released widths, our default input pipeline (method-spec §6)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ __all__ = ["ModelConfig"]
 class ModelConfig:
     """Widths and switches of :class:`~hmgdm_core.model.HMGDM`.
 
-    The defaults are the released configuration (hidden 256, L = 3, joint depth 2, 4 heads), whose live
-    parameters match the released model's count block by block (§6.6), with one named deviation: the released
-    index RoPE is off by default (``index_rope=True`` restores it for parity) because it ties the model to the
-    arbitrary order of the entities in their graph (method-spec §11 #17, §13.6) and costs a third of the
-    embedding time on CPU. It has no parameters.
+    The widths are the released configuration (hidden 256, L = 3, joint depth 2, 4 heads). The input pipeline
+    is our default recipe (``docs/representation.md``): per-feature dataset standardisation instead of the input
+    LayerNorm, and the encoder mask tokens of ``context`` masking. The released network is
+    ``PRESETS["paper"].model`` (``hmgdm_core.train.config``), whose live parameters match the released model's
+    count block by block (§6.6), with one named deviation: the released index RoPE is off (``index_rope=True``
+    restores it for parity) because it ties the model to the arbitrary order of the entities in their graph
+    (method-spec §11 #17, §13.6) and costs a third of the embedding time on CPU. It has no parameters.
     """
 
     feature_dim: int = 3072
@@ -59,6 +61,16 @@ class ModelConfig:
     are never read, the encoder's GCN uses unit edge weights, edge latents are constant zeros (KL 0), the decoder
     has no edge tokens and the mask must draw no target edge (``MaskConfig(edge_ratio=0)``, no edge loss). The
     edges still carry the messages between nodes."""
+    input_layernorm: bool = False
+    """LayerNorm(F) on every entity's features before the input projection (released model). It removes each
+    window's brightness and contrast; with ``standardise_inputs`` it can be switched off."""
+    standardise_inputs: bool = True
+    """Standardise node and edge features per feature with dataset statistics (mean, std) fitted once over the
+    training graphs (:meth:`HMGDM.fit_standardisation`) and stored with the weights, so embedding and
+    fine-tuning apply the same ones. Diffusion noise and targets then live in standardised units."""
+    encoder_mask_token: bool = True
+    """Learn the two tokens (width ``embed_dim``, nodes and edges) that ``MaskConfig(mode="context")`` shows the
+    encoder in place of the targets' embeddings."""
 
     def __post_init__(self) -> None:
         check_fields(self)

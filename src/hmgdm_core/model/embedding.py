@@ -53,6 +53,8 @@ class EntityEmbedding(nn.Module):
         Add PE of the centroid.
     centroid_scale : float
         s, in pixels.
+    layernorm : bool
+        Apply LN (without it the projection reads the features as they are).
     """
 
     def __init__(
@@ -63,9 +65,10 @@ class EntityEmbedding(nn.Module):
         rope_theta: float,
         centroid_encoding: bool,
         centroid_scale: float,
+        layernorm: bool = True,
     ) -> None:
         super().__init__()
-        self.norm = nn.LayerNorm(in_channels)
+        self.norm = nn.LayerNorm(in_channels) if layernorm else nn.Identity()
         self.lin = nn.Linear(in_channels, out_channels)
         self.index_rope = index_rope
         self.rope_theta = rope_theta
@@ -74,7 +77,8 @@ class EntityEmbedding(nn.Module):
 
     def reset_parameters(self) -> None:
         """Re-initialise the LayerNorm and the projection."""
-        self.norm.reset_parameters()
+        if isinstance(self.norm, nn.LayerNorm):
+            self.norm.reset_parameters()
         self.lin.reset_parameters()
 
     def _rotate(self, x: Tensor, index: Tensor) -> Tensor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -73,6 +75,7 @@ class HMGDM(nn.Module):
                 config.rope_theta,
                 config.centroid_encoding,
                 config.centroid_scale,
+                config.input_layernorm,
             )
 
         self.node_embedding = embedding()
@@ -88,6 +91,56 @@ class HMGDM(nn.Module):
             self.edge_mask_token = nn.Parameter(torch.zeros(config.feature_dim))
         elif config.target_input != "noised":
             raise InputError(f"unknown target_input {config.target_input!r}: use 'noised' or 'mask_token'")
+        if config.encoder_mask_token:
+            # ``context`` masking: what the encoder reads in place of a target's embedding. Zero-initialised, so
+            # building them draws no random number and a seed gives every other weight its old value.
+            self.encoder_node_token = nn.Parameter(torch.zeros(config.embed_dim))
+            if config.edge_branch:
+                self.encoder_edge_token = nn.Parameter(torch.zeros(config.embed_dim))
+        if config.standardise_inputs:
+            # Identity statistics until fit_standardisation; buffers, so checkpoints carry the fitted ones.
+            for name in ("node_mean", "edge_mean"):
+                self.register_buffer(name, torch.zeros(config.feature_dim))
+            for name in ("node_std", "edge_std"):
+                self.register_buffer(name, torch.ones(config.feature_dim))
+
+    @torch.no_grad()
+    def fit_standardisation(self, graphs: Sequence[Data]) -> None:
+        """Fit the per-feature mean and std of node and edge features over ``graphs`` (once, before training).
+
+        Parameters
+        ----------
+        graphs : sequence of Data
+            The training graphs (``x`` (N, F) and ``edge_attr`` (E, F)).
+        """
+        if not self.config.standardise_inputs:
+            raise InputError("fit_standardisation needs ModelConfig(standardise_inputs=True)")
+        for kind, attr in (("node", "x"), ("edge", "edge_attr")):
+            total = torch.zeros(self.config.feature_dim, dtype=torch.float64)
+            square = torch.zeros_like(total)
+            count = 0
+            for graph in graphs:
+                rows = getattr(graph, attr)
+                # Per-graph sums in float32 (a few hundred rows), accumulated over the dataset in float64.
+                total += rows.sum(0).cpu().double()
+                square += rows.square().sum(0).cpu().double()
+                count += rows.shape[0]
+            if count == 0:
+                continue
+            mean = total / count
+            # A floor keeps constant features (e.g. padding) finite instead of dividing by zero.
+            std = (square / count - mean.square()).clamp_min(0).sqrt().clamp_min(1e-3)
+            getattr(self, f"{kind}_mean").copy_(mean)
+            getattr(self, f"{kind}_std").copy_(std)
+
+    def standardise(self, graph: Data) -> Data:
+        """A shallow copy of ``graph`` with standardised ``x`` and ``edge_attr`` (``graph`` itself when off)."""
+        if not self.config.standardise_inputs:
+            return graph
+        out = copy.copy(graph)
+        out.x = (graph.x - self.node_mean) / self.node_std
+        out.edge_attr = (graph.edge_attr - self.edge_mean) / self.edge_std
+        return out
 
     def embed_inputs(self, graph: Data, x: Tensor, edge_attr: Tensor) -> tuple[Tensor, Tensor]:
         """Input embeddings of node and edge features laid out like ``graph``.
@@ -116,6 +169,12 @@ class HMGDM(nn.Module):
         )
         return h_node, h_edge
 
+    def unstandardise(self, rows: Tensor, kind: str) -> Tensor:
+        """Map standardised ``node`` or ``edge`` feature rows (M, F) back to the data's units."""
+        if not self.config.standardise_inputs:
+            return rows
+        return rows * getattr(self, f"{kind}_std") + getattr(self, f"{kind}_mean")
+
     def encode_embedded(self, h_node: Tensor, h_edge: Tensor, edge_index: Tensor, mask: EntityMask) -> EncoderOutput:
         """Run E_L on the entities that ``mask`` lets it see (rows in ascending entity order).
 
@@ -141,7 +200,17 @@ class HMGDM(nn.Module):
         return self.encoder(h_node[nodes], h_edge[edges], local[edge_index[:, edges]])
 
     def encode(self, graph: Data, mask: EntityMask) -> EncoderOutput:
-        """Encode the clean features of a graph or batch (no noise); with :func:`no_mask`, the embedding pass."""
+        """Encode the clean features of a graph or batch (no noise); with :func:`no_mask`, the embedding pass.
+
+        Features are in the data's units: with ``standardise_inputs`` the stored statistics are applied here.
+        """
+        if graph.x.shape[1] != self.config.feature_dim:
+            raise InputError(
+                f"the graphs hold {graph.x.shape[1]} numbers per entity but the model reads "
+                f"{self.config.feature_dim}: embed the graphs the checkpoint was trained on (window size, raw "
+                "windows or the latents of its entity VAE)"
+            )
+        graph = self.standardise(graph)
         h_node, h_edge = self.embed_inputs(graph, graph.x, graph.edge_attr)
         return self.encode_embedded(h_node, h_edge, graph.edge_index, mask)
 
@@ -159,7 +228,8 @@ class HMGDM(nn.Module):
         Parameters
         ----------
         graph : Data or Batch
-            The clean batch (``x`` (N, F), ``edge_attr`` (E, F), ``edge_index``, ``pos``, ``batch``).
+            The clean batch (``x`` (N, F), ``edge_attr`` (E, F), ``edge_index``, ``pos``, ``batch``), already
+            standardised (:meth:`standardise`) when ``standardise_inputs`` is on, like ``x_t`` and ``edge_attr_t``.
         x_t : Tensor, shape (N, F)
             Node features with the target rows noised.
         edge_attr_t : Tensor, shape (E, F)
@@ -185,10 +255,17 @@ class HMGDM(nn.Module):
         h_node, h_edge = self.embed_inputs(graph, x_t, edge_attr_t)
         enc_node, enc_edge = h_node, h_edge
         seen_target = (mask.node_encoded & mask.node_target).nonzero().squeeze(1)
-        if seen_target.numel():
+        if seen_target.numel() and not mask.hide_targets:
             # ``official`` mode: the released encoder reads the targets' clean features (bug #6, kept on purpose).
             clean, _ = self.embed_inputs(graph, graph.x, graph.edge_attr)
             enc_node = h_node.index_put((seen_target,), clean[seen_target])
+        if mask.hide_targets:
+            if not self.config.encoder_mask_token:
+                raise InputError("MaskConfig(mode='context') needs ModelConfig(encoder_mask_token=True)")
+            # ``context`` mode: targets keep their place in the graph but show the encoder only a mask token.
+            enc_node = enc_node.index_put((mask.node_target,), self.encoder_node_token.to(enc_node.dtype))
+            if self.edge_embedding is not None:
+                enc_edge = enc_edge.index_put((mask.edge_target,), self.encoder_edge_token.to(enc_edge.dtype))
         encoded = self.encode_embedded(enc_node, enc_edge, graph.edge_index, mask)
         node_z, edge_z = encoded.node_mu, encoded.edge_mu
         if latent_noise is not None:

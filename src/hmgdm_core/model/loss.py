@@ -240,6 +240,8 @@ def pretraining_loss(
     PretrainingLoss
     """
     node_graph, edge_graph, _ = graph_ids(graph)
+    # Standardised inputs: noise, targets and loss all live in the standardised units.
+    graph = getattr(model, "module", model).standardise(graph)
     x_t, edge_attr_t = noised_inputs(graph, mask, t, schedule, noise)
     prediction: Prediction = model(graph, x_t, edge_attr_t, mask, t, (noise.node_latent, noise.edge_latent))
     node_rows, edge_rows = mask.node_target.nonzero().squeeze(1), mask.edge_target.nonzero().squeeze(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import platform
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ __all__ = [
     "Checkpoint",
     "checkpoint_path",
     "data_fingerprint",
+    "feature_space",
     "latest_checkpoint",
     "load_checkpoint",
     "prune_checkpoints",
@@ -62,6 +64,27 @@ def data_fingerprint(dataset: Sequence[Data]) -> str:
         for rows in (graph.x[:1], graph.edge_attr[:1]):
             digest.update(rows.detach().cpu().to(torch.float32).numpy().tobytes())
     return digest.hexdigest()
+
+
+def feature_space(dataset: Sequence[Data]) -> dict[str, Any]:
+    """What the features of ``dataset`` are, recorded in every checkpoint so embedding can refuse other inputs.
+
+    Raw windows are 3·w² numbers in [-1, 1]; anything else (wider values or another width) is taken for the
+    latents of a stage-1 VAE. Input standardisation statistics travel in the weights (``node_mean`` …).
+
+    Returns
+    -------
+    dict
+        ``kind`` (``"raw windows"`` or ``"latents"``), ``feature_dim`` F and, for raw windows, ``window`` w.
+    """
+    width = int(dataset[0].x.shape[1])
+    side = round((width / 3) ** 0.5)
+    bounded = all(
+        float(g.x.abs().max()) <= 1.0 + 1e-6 for g in (dataset[i] for i in range(min(64, len(dataset)))) if g.num_nodes
+    )
+    if 3 * side * side == width and bounded:
+        return {"kind": "raw windows", "feature_dim": width, "window": side}
+    return {"kind": "latents", "feature_dim": width}
 
 
 def save_checkpoint(
@@ -127,7 +150,7 @@ def load_checkpoint(path: str | os.PathLike[str], device: torch.device | str = "
     missing = [k for k, kind in _PAYLOAD.items() if not isinstance(payload.get(k), kind)]
     if missing:
         raise InputError(f"{path} is an incomplete checkpoint (no valid {', '.join(missing)}): use another one")
-    config = PretrainConfig.from_json(payload["config"])
+    config = PretrainConfig.from_json(_with_legacy_inputs(payload["config"]))
     model = HMGDM(config.model)
     try:
         model.load_state_dict(payload["model"])
@@ -191,6 +214,18 @@ def prune_checkpoints(out_dir: str | os.PathLike[str], keep_last: int, protected
     for path in deleted:
         path.unlink(missing_ok=True)
     return deleted
+
+
+# Checkpoints written before the input-pipeline switches existed used the released pipeline, not today's defaults.
+_LEGACY_INPUTS = {"input_layernorm": True, "standardise_inputs": False, "encoder_mask_token": False}
+
+
+def _with_legacy_inputs(config_json: str) -> str:
+    data = json.loads(config_json)
+    model = data.setdefault("model", {})
+    if "input_layernorm" not in model:
+        data["model"] = {**_LEGACY_INPUTS, **model}
+    return json.dumps(data)
 
 
 def checkpoint_path(out_dir: Path, step: int) -> Path:

@@ -91,7 +91,12 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    """Everything that defines a pre-training run; written as JSON beside every checkpoint."""
+    """Everything that defines a pre-training run; written as JSON beside every checkpoint.
+
+    The defaults are our recipe (``context`` masking, standardised inputs without the input LayerNorm, chosen
+    from the representation benchmark, ``docs/representation.md``); :meth:`preset` gives the named ones,
+    ``paper`` among them (the released settings, for the ablations).
+    """
 
     model: ModelConfig = field(default_factory=ModelConfig)
     """Network widths and switches."""
@@ -104,6 +109,13 @@ class PretrainConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)
+
+    @classmethod
+    def preset(cls, name: str) -> PretrainConfig:
+        """The named preset (:data:`PRESETS`): ``default`` (our recipe) or ``paper`` (the released settings)."""
+        if name not in PRESETS:
+            raise InputError(f"unknown preset {name!r}: use one of {sorted(PRESETS)}")
+        return PRESETS[name]
 
     def to_json(self) -> str:
         """Serialise to a JSON string (tuples become lists)."""
@@ -142,6 +154,11 @@ PRESETS: dict[str, PretrainConfig] = {
         ),
         train=TrainConfig(lr=1e-3),
     ),
+    # The released network and split: input LayerNorm, no dataset statistics, strict (leak-free) subgraph masking.
+    "paper": PretrainConfig(
+        model=ModelConfig(input_layernorm=True, standardise_inputs=False, encoder_mask_token=False),
+        mask=MaskConfig(mode="strict"),
+    ),
 }
 """Named starting configurations (``hmgdm pretrain --preset NAME``); options given beside one override it."""
 
@@ -159,3 +176,4 @@ def _build(kind: type, values: Any) -> Any:
     if unknown:
         raise InputError(f"unknown {kind.__name__} field(s) {sorted(unknown)}; known: {sorted(known)}")
     return kind(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+

@@ -19,6 +19,7 @@ from hmgdm_core.model import HMGDM
 from hmgdm_core.train.checkpoint import (
     checkpoint_path,
     data_fingerprint,
+    feature_space,
     load_checkpoint,
     prune_checkpoints,
     resolve_checkpoint,
@@ -169,6 +170,8 @@ def _run(
     group = join_process_group(device)
     torch.manual_seed(train.seed)
     model = HMGDM(config.model).to(device)
+    if config.model.standardise_inputs and resume is None:
+        model.fit_standardisation(dataset)  # a resume loads the same statistics from its checkpoint
     schedule = NoiseSchedule(config.diffusion).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=train.lr, betas=train.betas, weight_decay=train.weight_decay)
     learning_rate = LearningRate(train)
@@ -177,6 +180,7 @@ def _run(
     meta = {
         "seed": train.seed,
         "data_fingerprint": fingerprint,
+        "feature_space": feature_space(dataset),
         "step": 0,
         "epoch_loss_sum": 0.0,
         "epoch_loss_count": 0,

@@ -67,6 +67,10 @@ def model_inputs(feature_dim: int, checkpoint: Path, vae_path: Path | None = Non
         The VAE does not fit the checkpoint, or F is no 3·w² and no VAE was found.
     """
     found = vae_path if vae_path is not None else Path(checkpoint).parent / VAE_FILE
+    recorded = _recorded_feature_space(Path(checkpoint)).get("kind")
+    if recorded == "latents" and not found.is_file():
+        raise InputError(f"{checkpoint} was trained on entity-VAE latents but no {VAE_FILE} lies beside it: "
+                         "choose the entity VAE file of its training run (its raw-window reading would be noise).")
     if vae_path is not None or found.is_file():
         if not found.is_file():
             raise InputError(f"No entity VAE at {found}: choose the {VAE_FILE} saved with the training run.")
@@ -74,12 +78,26 @@ def model_inputs(feature_dim: int, checkpoint: Path, vae_path: Path | None = Non
         if vae.config.latent_dim != feature_dim:
             raise InputError(f"The entity VAE {found} gives {vae.config.latent_dim} numbers per entity but the "
                              f"checkpoint reads {feature_dim}: choose the {VAE_FILE} of the same training run.")
+        if recorded == "raw windows":
+            raise InputError(f"{checkpoint} was trained on raw pixel windows: embed it without an entity VAE.")
         return ModelInputs(vae.config.window, vae, found)
     side = round((feature_dim / 3) ** 0.5)
     if 3 * side * side != feature_dim:
         raise InputError(f"This checkpoint reads entity-VAE latents ({feature_dim} numbers per entity) but no "
                          f"{VAE_FILE} lies beside it: choose the entity VAE file of its training run.")
     return ModelInputs(side, None, None)
+
+
+def _recorded_feature_space(checkpoint: Path) -> dict:
+    """The ``feature_space`` a checkpoint file records (empty for a folder or an older checkpoint)."""
+    if not checkpoint.is_file():
+        return {}
+    try:
+        payload = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception:  # unreadable files are reported by load_checkpoint, with its message
+        return {}
+    meta = payload.get("meta", {}) if isinstance(payload, dict) else {}
+    return meta.get("feature_space", {}) if isinstance(meta, dict) else {}
 
 
 def run_vae(
