@@ -208,14 +208,14 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
 
     With ``--vae``, ``hmgdm pretrain --steps 0`` only fits the VAE (e.g. before a torchrun job).
     """
-    parser.add_argument("--config", default=None, help="PretrainConfig JSON (default: the default recipe, or --preset's)")
+    parser.add_argument("--config", default=None, help="PretrainConfig JSON (default: our recipe, or --preset's)")
     parser.add_argument("--steps", type=int, default=None,
                         help="stop after this many steps (checkpoints every tenth of them; default: the epochs)")
     parser.add_argument("--batch-size", type=int, default=None, help="graphs per step (global batch under torchrun)")
     parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:<i> or mps")
     parser.add_argument("--preset", default=None,
-                        help="named config instead of the default recipe: fast (hidden 64, for CPUs) or paper (the released "
-                             "settings)")
+                        help="named config instead of our recipe: fast (hidden 64, for CPUs) or paper (the "
+                             "released settings)")
     parser.add_argument("--memory-gb", type=float, default=None,
                         help="GiB one forward/backward pass may use (default: from free RAM / GPU memory)")
     parser.add_argument("--vae", action="store_true",
