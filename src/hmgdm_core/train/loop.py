@@ -170,8 +170,9 @@ def _run(
     group = join_process_group(device)
     torch.manual_seed(train.seed)
     model = HMGDM(config.model).to(device)
-    if config.model.standardise_inputs and resume is None:
-        model.fit_standardisation(dataset)  # a resume loads the same statistics from its checkpoint
+    if config.model.standardise_inputs and resume is None and init is None:
+        # A resume loads the same statistics from its checkpoint; an init keeps its model's (its weights expect them).
+        model.fit_standardisation(dataset)
     schedule = NoiseSchedule(config.diffusion).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=train.lr, betas=train.betas, weight_decay=train.weight_decay)
     learning_rate = LearningRate(train)
