@@ -224,8 +224,10 @@ class TrainWidget(ScrollingDock):
         self.train_settings.set_config(replace(self.train_settings.config, lr=preset.train.lr))
 
     def pretrain_config(self) -> PretrainConfig:
-        """The run configuration the forms describe."""
-        return PretrainConfig(model=self.model_settings.config, train=self.train_settings.config)
+        """The run configuration the forms describe: the chosen recipe's masking and noise, the forms' network
+        and optimisation settings."""
+        recipe = PRESETS[self.preset.value]
+        return replace(recipe, model=self.model_settings.config, train=self.train_settings.config)
 
     def save_settings(self) -> None:
         """Remember the current settings for the next session (atomic write)."""
