@@ -224,8 +224,7 @@ class TrainWidget(ScrollingDock):
         self.train_settings.set_config(replace(self.train_settings.config, lr=preset.train.lr))
 
     def pretrain_config(self) -> PretrainConfig:
-        """The run configuration the forms describe: the chosen recipe's masking and noise, the forms' network
-        and optimisation settings."""
+        """The run configuration: the chosen recipe's masking and noise with the forms' network and optimiser."""
         recipe = PRESETS[self.preset.value]
         return replace(recipe, model=self.model_settings.config, train=self.train_settings.config)
 
