@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -161,7 +162,7 @@ def test_resume_refuses_a_changed_config_unless_allowed(run_inputs, tmp_path):
 
 def test_steps_runs_write_periodic_checkpoints(run_inputs, tmp_path):
     graphs, config = run_inputs
-    hmgdm(
+    result = hmgdm(
         "pretrain",
         graphs,
         "--out",
@@ -174,8 +175,10 @@ def test_steps_runs_write_periodic_checkpoints(run_inputs, tmp_path):
         "1",
         check_status=0,
     )
+    written = [int(step) for step in re.findall(r"checkpoint-(\d+)\.pt", result.stdout.split("finished")[0])]
+    assert written == [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]  # every tenth of the run, not only the last step
     steps = [load_checkpoint(p).meta["step"] for p in sorted((tmp_path / "run").glob("checkpoint-*.pt"))]
-    assert steps == [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]  # every tenth of the run, not only the last step
+    assert steps == [16, 18, 20]  # the last keep_last = 3 are kept
 
 
 def _wait_until_training(process, run, deadline=240):
@@ -239,10 +242,11 @@ def save_edited(graphs, path, edit):
 def test_training_error_and_nan_features_are_one_line(run_inputs, tmp_path, small_patch_graphs):
     graphs, config = run_inputs
     # Finite features whose squared error overflows float32: every loss is infinite, so training gives up.
+    # (Raw inputs: standardisation would scale 1e30 back to finite values.)
     huge = save_edited(small_patch_graphs, tmp_path / "huge.pt", lambda i, x: torch.full_like(x, 1e30))
-    line = one_line_error(
-        hmgdm("pretrain", huge, "--out", tmp_path / "r1", "--config", config, "--steps", "20"), status=1
-    )
+    raw = tmp_path / "raw.json"
+    raw.write_text(json.dumps({**TINY, "model": {**TINY["model"], "standardise_inputs": False}}))
+    line = one_line_error(hmgdm("pretrain", huge, "--out", tmp_path / "r1", "--config", raw, "--steps", "20"), status=1)
     assert "consecutive steps had a non-finite" in line
 
     def poison(i, x):

@@ -61,9 +61,9 @@ def add_finetune(sub: argparse._SubParsersAction) -> None:
         "--validation-folds", type=int, default=5, help="1/k of the training slides validates (model selection)"
     )
     finetune.add_argument("--epochs", type=int, default=100, help="epochs per fold (the best validation loss wins)")
-    finetune.add_argument("--batch-size", type=int, default=128)
-    finetune.add_argument("--lr", type=float, default=3e-4)
-    finetune.add_argument("--seed", type=int, default=0)
+    finetune.add_argument("--batch-size", type=int, default=128, help="graphs per optimiser step")
+    finetune.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate")
+    finetune.add_argument("--seed", type=int, default=0, help="seed of the folds' initialisation and shuffling")
     finetune.add_argument("--device", default="cpu", help="cpu, cuda, cuda:<i> or mps")
     finetune.add_argument("--out", default=None, help="write the JSON report here")
     finetune.set_defaults(func=_finetune)

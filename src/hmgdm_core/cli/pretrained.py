@@ -67,7 +67,7 @@ def _info(args: argparse.Namespace) -> None:
 def add_pretrained(sub: argparse._SubParsersAction) -> None:
     """Register ``hmgdm pretrained`` with ``list`` and ``info``."""
     pretrained = sub.add_parser("pretrained", help="models bundled with the package (start points, no training)")
-    actions = pretrained.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions = pretrained.add_subparsers(dest="action", required=True, metavar="ACTION", help="list or info")
     listing = actions.add_parser("list", help="the bundled models, one line each")
     listing.set_defaults(func=_list)
     info = actions.add_parser("info", help="the model card of one bundled model (its file's hash is checked)")
