@@ -205,7 +205,7 @@ def reconstruct(
     mask : EntityMask, optional
         The split; drawn from ``mask_config`` with ``seed`` when omitted.
     diffusion : DiffusionConfig, optional
-        Schedule and objective the model was trained with (default: the paper's).
+        Schedule and objective the model was trained with (default: :class:`DiffusionConfig`'s).
     mask_config : MaskConfig, optional
         Used only when ``mask`` is omitted.
     seed : int

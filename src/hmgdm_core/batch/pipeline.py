@@ -126,7 +126,7 @@ def run_pipeline(
     out_dir : str or Path
         Output folder (layout in the module docstring).
     config : PipelineConfig, optional
-        Settings of every stage (default: the paper's model and training, 128 px patches at 1 µm/px).
+        Settings of every stage (default: the default recipe, 128 px patches at 1 µm/px).
     scheduler : str
         Dask scheduler of the graph stage: ``'threads'``, ``'processes'``, ``'sync'``, ``'cluster'``
         (a local ``dask.distributed`` cluster for this call) or a running scheduler's address

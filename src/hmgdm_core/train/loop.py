@@ -111,7 +111,7 @@ def pretrain(
     dataset : sequence of Data
         Graphs following the graph contract (``x`` (N, F), ``edge_index``, ``edge_pair``, ``edge_attr``, ``pos``).
     config : PretrainConfig, optional
-        Model, masking, diffusion and training settings (default: the paper's).
+        Model, masking, diffusion and training settings (default: :class:`PretrainConfig`'s recipe).
     out_dir : str or PathLike
         Folder for ``checkpoint-<step>.pt`` files and ``config.json``. Only the last ``train.keep_last``
         checkpoints are kept, plus the best (lowest epoch loss at an epoch-end checkpoint) and the resumed one.
