@@ -9,6 +9,7 @@ from hmgdm_core.diffusion import NoiseSchedule
 from hmgdm_core.errors import InputError
 from hmgdm_core.masking import MaskConfig, no_mask
 from hmgdm_core.model import HMGDM, LossWeights, ModelConfig, draw_mask, draw_noise, pretraining_loss
+from hmgdm_core.model.hmgdm import pair_rows
 from hmgdm_core.model.loss import noised_inputs
 
 
@@ -265,3 +266,47 @@ def test_checkpoints_from_before_the_input_switches_still_load(tiny_config, tmp_
     payload["config"] = json.dumps(old)
     torch.save(payload, path)
     assert load_checkpoint(path).config.model == legacy
+
+
+def test_pair_rows_maps_every_direction_to_its_pair():
+    graph = random_graph(30, 48, k=4, seed=3)
+    order = torch.randperm(graph.edge_index.shape[1], generator=torch.Generator().manual_seed(0))
+    edge_index, rows = graph.edge_index[:, order], graph.edge_attr[order]
+    first, inverse = pair_rows(edge_index)
+    assert first.numel() == edge_index.shape[1] // 2
+    assert bool((edge_index[0, first] < edge_index[1, first]).all())
+    assert torch.equal(rows[first][inverse], rows)
+    assert torch.equal(torch.sort(edge_index[:, first][:, inverse], 0).values, torch.sort(edge_index, 0).values)
+    # One direction missing: not a contract graph, so no pairing.
+    assert pair_rows(edge_index[:, 1:]) is None
+    assert pair_rows(torch.tensor([[0, 1], [2, 3]])) is None
+
+
+@pytest.mark.parametrize("mode", ["context", "strict"])
+def test_pairwise_edge_branch_computes_the_per_direction_function(monuseg_dir, monkeypatch, mode):
+    """One pass per undirected pair (input projection and encoder edge branch), with the standardisation folded
+    into the projections, is the per-direction network on standardised inputs."""
+    import hmgdm_core.model.hmgdm as network
+
+    torch.manual_seed(0)
+    config = replace(ModelConfig(), hidden_dim=32, embed_dim=64, standardise_inputs=True, input_layernorm=False)
+    model = HMGDM(replace(config, encoder_mask_token=mode == "context")).eval()
+    graphs = monuseg_graphs(monuseg_dir, 3, 60)
+    model.fit_standardisation(graphs)
+    batch = Batch.from_data_list(graphs)
+    standardised = model.standardise(batch)
+    everything = no_mask(batch.num_nodes, batch.edge_index.shape[1])
+    mask, t, x_t, e_t = masked_inputs(standardised, mode=mode)
+    with torch.no_grad():
+        embedded = model.encode(batch, everything)
+        trained = model(standardised, x_t, e_t, mask, t)
+        monkeypatch.setattr(network, "pair_rows", lambda edge_index: None)
+        h_node, h_edge = model.embed_inputs(standardised, standardised.x, standardised.edge_attr)
+        embedded_reference = model.encode_embedded(h_node, h_edge, batch.edge_index, everything)
+        trained_reference = model(standardised, x_t, e_t, mask, t)
+    close = lambda a, b: a.shape == b.shape and torch.allclose(a, b, atol=1e-5, rtol=1e-4)  # noqa: E731
+    for ours, reference in ((embedded, embedded_reference), (trained.encoded, trained_reference.encoded)):
+        assert close(ours.node_mu, reference.node_mu) and close(ours.node_logvar, reference.node_logvar)
+        assert close(ours.edge_mu, reference.edge_mu) and close(ours.edge_logvar, reference.edge_logvar)
+        assert all(close(a, b) for a, b in zip(ours.edge_skips, reference.edge_skips, strict=True))
+    assert close(trained.node, trained_reference.node) and close(trained.edge, trained_reference.edge)

@@ -94,7 +94,9 @@ class GraphEncoder(nn.Module):
         self.edge_mu = GaussianHead(hidden_channels, latent_bottleneck) if edge_branch else None
         self.edge_logvar = GaussianHead(hidden_channels, latent_bottleneck) if edge_branch else None
 
-    def forward(self, h_node: Tensor, h_edge: Tensor, edge_index: Tensor) -> EncoderOutput:
+    def forward(
+        self, h_node: Tensor, h_edge: Tensor, edge_index: Tensor, pairs: tuple[Tensor, Tensor] | None = None
+    ) -> EncoderOutput:
         """Encode a (sub)graph.
 
         Parameters
@@ -105,6 +107,11 @@ class GraphEncoder(nn.Module):
             Embedded edge features, one row per directed edge of ``edge_index``.
         edge_index : Tensor, shape (2, e), int64
             Edges between the n nodes (local indices).
+        pairs : tuple of Tensor, optional
+            :func:`~hmgdm_core.model.hmgdm.pair_rows` of ``edge_index``, when both directions of every pair have
+            equal rows of ``h_edge``. Their states then stay equal through every layer (same hyperedges, symmetric
+            weights), so the edge branch runs once per pair and copies the result to both directions: the same
+            function up to float rounding, at half the edge cost.
 
         Returns
         -------
@@ -112,7 +119,11 @@ class GraphEncoder(nn.Module):
         """
         if not self.edge_branch:
             return self._nodes_only(h_node, edge_index)
-        hyperedge_index, num_hyperedges = dual_hypergraph(edge_index, h_node.shape[0])
+        if pairs is None:
+            hyperedge_index, num_hyperedges = dual_hypergraph(edge_index, h_node.shape[0])
+        else:
+            h_edge = h_edge[pairs[0]]
+            hyperedge_index, num_hyperedges = dual_hypergraph(edge_index[:, pairs[0]], h_node.shape[0], min_size=1)
         h_node, h_edge = self.pre_node(h_node), self.pre_edge(h_edge)
         weight = None
         node_skips, edge_skips = [], []
@@ -124,13 +135,19 @@ class GraphEncoder(nn.Module):
                 h_node, h_edge = torch.relu(h_node), torch.relu(h_edge)
                 weight = self.weight_convs[layer](h_edge, hyperedge_index, num_edges=num_hyperedges)
                 weight = torch.tanh(weight.squeeze(-1)).clamp(0.0, 1.0)
+                if pairs is not None:
+                    weight = weight[pairs[1]]
             node_skips.append(h_node)
             edge_skips.append(h_edge)
+        edge_mu, edge_logvar = self.edge_mu(h_edge), self.edge_logvar(h_edge)
+        if pairs is not None:
+            edge_mu, edge_logvar = edge_mu[pairs[1]], edge_logvar[pairs[1]]
+            edge_skips = [h[pairs[1]] for h in edge_skips]
         return EncoderOutput(
             node_mu=self.node_mu(h_node),
             node_logvar=self.node_logvar(h_node),
-            edge_mu=self.edge_mu(h_edge),
-            edge_logvar=self.edge_logvar(h_edge),
+            edge_mu=edge_mu,
+            edge_logvar=edge_logvar,
             node_skips=tuple(node_skips),
             edge_skips=tuple(edge_skips),
         )

@@ -49,6 +49,39 @@ class Prediction:
     """Encoder output over the encoded entities (for the KL term)."""
 
 
+def pair_rows(edge_index: Tensor) -> tuple[Tensor, Tensor] | None:
+    """One directed edge per undirected pair, and where every directed edge finds its pair among them.
+
+    Parameters
+    ----------
+    edge_index : Tensor, shape (2, E), int64
+        Directed edges; the graph contract stores both directions of every pair.
+
+    Returns
+    -------
+    first : Tensor, shape (P,), int64
+        The edges with source < target, one per pair.
+    inverse : Tensor, shape (E,), int64
+        For each edge, the row of ``first`` holding its pair, so that ``rows[first][inverse]`` equals ``rows``
+        whenever the two directions carry equal rows (the contract's ``edge_attr``).
+    None
+        If some edge's reverse is missing (not a contract graph), so that callers keep every row.
+    """
+    src, dst = edge_index
+    first = (src < dst).nonzero().squeeze(1)
+    if 2 * first.numel() != src.numel():
+        return None
+    span = int(edge_index.max()) + 1 if src.numel() else 1
+    keys = src[first] * span + dst[first]
+    order = torch.argsort(keys)
+    wanted = torch.minimum(src, dst) * span + torch.maximum(src, dst)
+    found = torch.searchsorted(keys[order], wanted).clamp_max(max(first.numel() - 1, 0))
+    inverse = order[found]
+    if not torch.equal(keys[inverse], wanted):
+        return None
+    return first, inverse
+
+
 def _edge_centroids(pos: Tensor | None, edge_index: Tensor) -> Tensor | None:
     return None if pos is None else (pos[edge_index[0]] + pos[edge_index[1]]) / 2
 
@@ -142,7 +175,14 @@ class HMGDM(nn.Module):
         out.edge_attr = (graph.edge_attr - self.edge_mean) / self.edge_std
         return out
 
-    def embed_inputs(self, graph: Data, x: Tensor, edge_attr: Tensor) -> tuple[Tensor, Tensor]:
+    def embed_inputs(
+        self,
+        graph: Data,
+        x: Tensor,
+        edge_attr: Tensor,
+        pairs: tuple[Tensor, Tensor] | None = None,
+        standardise: bool = False,
+    ) -> tuple[Tensor, Tensor]:
         """Input embeddings of node and edge features laid out like ``graph``.
 
         Parameters
@@ -151,8 +191,14 @@ class HMGDM(nn.Module):
             Provides ``edge_index``, ``pos`` and the graph ids.
         x : Tensor, shape (N, F)
             Node features (possibly noised).
-        edge_attr : Tensor, shape (E, F)
+        edge_attr : Tensor, shape (E, F), or (P, F) with ``pairs``
             Edge features (possibly noised).
+        pairs : tuple of Tensor, optional
+            :func:`pair_rows` of ``graph.edge_index`` when ``edge_attr`` holds only the rows ``first``: each pair
+            is embedded once and copied to both directions (valid without index RoPE, whose angle differs).
+        standardise : bool
+            ``x`` and ``edge_attr`` are in the data's units: apply the stored standardisation (when the model has
+            it) inside the embeddings.
 
         Returns
         -------
@@ -160,14 +206,23 @@ class HMGDM(nn.Module):
         """
         node_graph, edge_graph, num_graphs = graph_ids(graph)
         pos = getattr(graph, "pos", None)
-        h_node = self.node_embedding(x, index_in_graph(node_graph, num_graphs), pos)
+        node_stats, edge_stats = (
+            ((self.node_mean, self.node_std), (self.edge_mean, self.edge_std))
+            if standardise and self.config.standardise_inputs
+            else (None, None)
+        )
+        h_node = self.node_embedding(x, index_in_graph(node_graph, num_graphs), pos, node_stats)
         if self.edge_embedding is None:
             # Without the edge branch the edge features are never read; the encoder and decoder ignore these rows.
-            return h_node, h_node.new_zeros((edge_attr.shape[0], self.config.embed_dim))
-        h_edge = self.edge_embedding(
-            edge_attr, index_in_graph(edge_graph, num_graphs), _edge_centroids(pos, graph.edge_index)
-        )
-        return h_node, h_edge
+            return h_node, h_node.new_zeros((graph.edge_index.shape[1], self.config.embed_dim))
+        if pairs is None:
+            return h_node, self.edge_embedding(
+                edge_attr, index_in_graph(edge_graph, num_graphs), _edge_centroids(pos, graph.edge_index), edge_stats
+            )
+        first, inverse = pairs
+        index = index_in_graph(edge_graph, num_graphs)[first]
+        centroids = _edge_centroids(pos, graph.edge_index[:, first])
+        return h_node, self.edge_embedding(edge_attr, index, centroids, edge_stats)[inverse]
 
     def unstandardise(self, rows: Tensor, kind: str) -> Tensor:
         """Map standardised ``node`` or ``edge`` feature rows (M, F) back to the data's units."""
@@ -175,7 +230,9 @@ class HMGDM(nn.Module):
             return rows
         return rows * getattr(self, f"{kind}_std") + getattr(self, f"{kind}_mean")
 
-    def encode_embedded(self, h_node: Tensor, h_edge: Tensor, edge_index: Tensor, mask: EntityMask) -> EncoderOutput:
+    def encode_embedded(
+        self, h_node: Tensor, h_edge: Tensor, edge_index: Tensor, mask: EntityMask, paired: bool = False
+    ) -> EncoderOutput:
         """Run E_L on the entities that ``mask`` lets it see (rows in ascending entity order).
 
         Parameters
@@ -188,6 +245,9 @@ class HMGDM(nn.Module):
             All edges.
         mask : EntityMask
             Which nodes and edges are encoded.
+        paired : bool
+            Both directions of every encoded pair have equal rows of ``h_edge``: the encoder's edge branch then
+            runs once per pair (:class:`~hmgdm_core.model.encoder.GraphEncoder`).
 
         Returns
         -------
@@ -197,7 +257,9 @@ class HMGDM(nn.Module):
         edges = mask.edge_encoded.nonzero().squeeze(1)
         local = torch.full((h_node.shape[0],), -1, dtype=torch.long, device=h_node.device)
         local[nodes] = torch.arange(nodes.numel(), device=h_node.device)
-        return self.encoder(h_node[nodes], h_edge[edges], local[edge_index[:, edges]])
+        local_edges = local[edge_index[:, edges]]
+        pairs = pair_rows(local_edges) if paired and self.encoder.edge_branch else None
+        return self.encoder(h_node[nodes], h_edge[edges], local_edges, pairs)
 
     def encode(self, graph: Data, mask: EntityMask) -> EncoderOutput:
         """Encode the clean features of a graph or batch (no noise); with :func:`no_mask`, the embedding pass.
@@ -210,9 +272,12 @@ class HMGDM(nn.Module):
                 f"{self.config.feature_dim}: embed the graphs the checkpoint was trained on (window size, raw "
                 "windows or the latents of its entity VAE)"
             )
-        graph = self.standardise(graph)
-        h_node, h_edge = self.embed_inputs(graph, graph.x, graph.edge_attr)
-        return self.encode_embedded(h_node, h_edge, graph.edge_index, mask)
+        # Both directions of a pair carry the same clean window (graph contract), so each pair is embedded once:
+        # half the cost of the largest product of the pass, the (E, F) × (F, D) edge projection.
+        pairs = None if self.config.index_rope else pair_rows(graph.edge_index)
+        edge_attr = graph.edge_attr if pairs is None else graph.edge_attr[pairs[0]]
+        h_node, h_edge = self.embed_inputs(graph, graph.x, edge_attr, pairs, standardise=True)
+        return self.encode_embedded(h_node, h_edge, graph.edge_index, mask, paired=not self.config.index_rope)
 
     def forward(
         self,
@@ -266,7 +331,12 @@ class HMGDM(nn.Module):
             enc_node = enc_node.index_put((mask.node_target,), self.encoder_node_token.to(enc_node.dtype))
             if self.edge_embedding is not None:
                 enc_edge = enc_edge.index_put((mask.edge_target,), self.encoder_edge_token.to(enc_edge.dtype))
-        encoded = self.encode_embedded(enc_node, enc_edge, graph.edge_index, mask)
+        # The encoder's edge rows are equal per pair unless it reads noised targets (``official``) or index RoPE
+        # rotates the two directions by different angles.
+        paired = not self.config.index_rope and (
+            mask.hide_targets or not bool((mask.edge_encoded & mask.edge_target).any())
+        )
+        encoded = self.encode_embedded(enc_node, enc_edge, graph.edge_index, mask, paired=paired)
         node_z, edge_z = encoded.node_mu, encoded.edge_mu
         if latent_noise is not None:
             node_z = node_z + torch.exp(0.5 * encoded.node_logvar) * latent_noise[0]

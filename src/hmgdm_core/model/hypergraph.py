@@ -8,7 +8,7 @@ from torch import Tensor
 __all__ = ["dual_hypergraph"]
 
 
-def dual_hypergraph(edge_index: Tensor, num_nodes: int) -> tuple[Tensor, int]:
+def dual_hypergraph(edge_index: Tensor, num_nodes: int, min_size: int = 2) -> tuple[Tensor, int]:
     """Incidence of the dual hypergraph H* of a graph, for PyG's ``HypergraphConv`` over edge features.
 
     Every edge of the graph becomes a dual node. Every original node becomes a hyperedge holding its incident
@@ -21,6 +21,10 @@ def dual_hypergraph(edge_index: Tensor, num_nodes: int) -> tuple[Tensor, int]:
         Edges of the graph (node indices < ``num_nodes``).
     num_nodes : int
         N.
+    min_size : int
+        Smallest hyperedge kept. Over both directions of every pair it is 2; over one direction per pair
+        (:func:`~hmgdm_core.model.hmgdm.pair_rows`) it is 1, which keeps the same hyperedges, so that each pair's
+        dual node has the degree and hyperedge means of either of its directions.
 
     Returns
     -------
@@ -34,7 +38,7 @@ def dual_hypergraph(edge_index: Tensor, num_nodes: int) -> tuple[Tensor, int]:
     members = torch.arange(num_edges, device=device).repeat(2)
     owners = edge_index.reshape(-1)
     size = torch.bincount(owners, minlength=num_nodes)
-    kept = size >= 2
+    kept = size >= min_size
     compact = torch.cumsum(kept.long(), 0) - 1
     keep_row = kept[owners]
     num_kept = int(kept.sum())
