@@ -135,6 +135,16 @@ METHODS = {
         "H-MGDM default: context mask + standardised inputs, lr 1e-4",
         replace(BASE, model=CONTEXT_NETWORK, mask=CONTEXT, train=replace(TRAIN, lr=PretrainConfig().train.lr)),
     ),
+    # The released decode blocks replace the target tokens, so the decoder ignores x_t (decoder_reliance.py).
+    "residual-decode": (
+        "default recipe with the figure's residual decode blocks",
+        replace(
+            BASE,
+            model=replace(CONTEXT_NETWORK, residual_decode=True),
+            mask=CONTEXT,
+            train=replace(TRAIN, lr=PretrainConfig().train.lr),
+        ),
+    ),
     "bundled": ("frozen bundled model (hmgdm_core.pretrained), trained outside the budget", None),
 }
 # vae-latent fits a stage-1 VAE and encodes every window first (~30 min on one core): ask for it by name.

@@ -249,3 +249,11 @@ def test_docs_page_shows_every_card_as_it_is():
     page = (Path(__file__).resolve().parents[1] / "docs" / "pretrained.md").read_text(encoding="utf-8")
     for name in list_pretrained():
         assert format_card(model_card(name)) in page, name
+
+
+def test_bundled_decoder_reads_its_encoders_context(bundled, kather_subset):
+    from hmgdm_core.model.diagnostics import decoder_reliance
+
+    config = bundled.config
+    for row in decoder_reliance(bundled.model, kather_subset[:16], config.diffusion, config.mask, timesteps=(10, 900)):
+        assert row.with_encoder < 0.8 * row.encoder_zeroed, row

@@ -310,3 +310,21 @@ def test_pairwise_edge_branch_computes_the_per_direction_function(monuseg_dir, m
         assert close(ours.edge_mu, reference.edge_mu) and close(ours.edge_logvar, reference.edge_logvar)
         assert all(close(a, b) for a, b in zip(ours.edge_skips, reference.edge_skips, strict=True))
     assert close(trained.node, trained_reference.node) and close(trained.edge, trained_reference.edge)
+
+
+def test_residual_decode_blocks_let_the_noised_target_reach_its_prediction(tiny_config):
+    """Released, every decode block replaces the target tokens (attention over the context, then a graph step),
+    so x_t barely matters; the figure's residual blocks keep it."""
+    batch = Batch.from_data_list([random_graph(20, 48, seed=1), random_graph(16, 48, seed=2)])
+    mask, t, x_t, e_t = masked_inputs(batch, mode="context")
+    other = x_t.clone()
+    other[mask.node_target] = torch.randn(other[mask.node_target].shape, generator=torch.Generator().manual_seed(0))
+    effect = {}
+    for residual in (False, True):
+        torch.manual_seed(0)
+        model = HMGDM(replace(tiny_config, encoder_mask_token=True, residual_decode=residual)).eval()
+        with torch.no_grad():
+            before, after = model(batch, x_t, e_t, mask, t).node, model(batch, other, e_t, mask, t).node
+        effect[residual] = float((before - after).abs().mean() / before.abs().mean())
+    assert effect[True] > 0.05
+    assert effect[False] < 1e-3

@@ -68,6 +68,12 @@ class ModelConfig:
     """Standardise node and edge features per feature with dataset statistics (mean, std) fitted once over the
     training graphs (:meth:`HMGDM.fit_standardisation`) and stored with the weights, so embedding and
     fine-tuning apply the same ones. Diffusion noise and targets then live in standardised units."""
+    residual_decode: bool = False
+    """Residual decode blocks, as the paper's figure draws them: each block's node cross-attention is added to the
+    target tokens and its graph step and per-entity map are added to the tokens, where the released blocks
+    replace the tokens with them (method-spec §6.4). Replaced, a target's own noised features are diluted by every
+    block's graph step: the released decoder predicts from context and ignores x_t and t
+    (``benchmarks/decoder_reliance.py``). Same parameters either way."""
     encoder_mask_token: bool = True
     """Learn the two tokens (width ``embed_dim``, nodes and edges) that ``MaskConfig(mode="context")`` shows the
     encoder in place of the targets' embeddings."""

@@ -21,6 +21,9 @@ class DecodeBlock(nn.Module):
        tokens: Linear pre-maps, GCN + ReLU over every edge, mean hypergraph convolution over the dual hypergraph.
     3. Linear(H → b) → Linear(b → H) per entity, without a non-linearity, as released.
 
+    With ``residual_decode`` (the paper figure's block), step 1 adds the node cross-attention too, and the output
+    of steps 2-3 is added to the tokens that entered step 2 instead of replacing them.
+
     Parameters
     ----------
     channels : int
@@ -32,10 +35,20 @@ class DecodeBlock(nn.Module):
     edge_branch : bool
         Build the edge half (cross-attention, hypergraph convolution, linear map); without it only
         :meth:`node_step` runs.
+    residual_decode : bool
+        Residual node cross-attention and a residual around steps 2-3.
     """
 
-    def __init__(self, channels: int, num_heads: int, bottleneck: int, edge_branch: bool = True) -> None:
+    def __init__(
+        self,
+        channels: int,
+        num_heads: int,
+        bottleneck: int,
+        edge_branch: bool = True,
+        residual_decode: bool = False,
+    ) -> None:
         super().__init__()
+        self.residual_decode = residual_decode
         # Built in the full block's order, so a seed gives the full model the same weights as before.
         self.node_xattn = GraphCrossAttention(channels, num_heads)
         self.edge_xattn = GraphCrossAttention(channels, num_heads) if edge_branch else None
@@ -79,9 +92,12 @@ class DecodeBlock(nn.Module):
             node[node_t], index.node_graph[node_t], skip_node, index.node_graph[node_c], index.num_graphs
         )
         # Released: the attention output replaces the target tokens; a graph with no context keeps its tokens.
+        if self.residual_decode:
+            attended = node[node_t] + attended
         node = node.index_put((node_t,), torch.where(answered[:, None], attended, node[node_t]))
         node = node.index_put((node_c,), skip_node)
-        return self.node_mlp(torch.relu(self.node_conv(self.pre_node(node), index.edge_index)))
+        out = self.node_mlp(torch.relu(self.node_conv(self.pre_node(node), index.edge_index)))
+        return node + out if self.residual_decode else out
 
     def edge_step(self, edge: Tensor, skip_edge: Tensor, index: EntityIndex) -> Tensor:
         """The edge half of :meth:`forward`; (E, H) → (E, H)."""
@@ -91,5 +107,5 @@ class DecodeBlock(nn.Module):
         )
         edge = edge.index_put((edge_t,), edge[edge_t] + attended)
         edge = edge.index_put((edge_c,), skip_edge)
-        edge = self.edge_conv(self.pre_edge(edge), index.hyperedge_index, num_edges=index.num_hyperedges)
-        return self.edge_mlp(edge)
+        out = self.edge_mlp(self.edge_conv(self.pre_edge(edge), index.hyperedge_index, num_edges=index.num_hyperedges))
+        return edge + out if self.residual_decode else out

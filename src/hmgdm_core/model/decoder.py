@@ -55,7 +55,7 @@ class Decoder(nn.Module):
         self.node_joint = GraphTransformer(config.hidden_dim, config.joint_depth, config.num_heads)
         self.edge_joint = GraphTransformer(config.hidden_dim, config.joint_depth, config.num_heads) if edges else None
         self.blocks = nn.ModuleList(
-            DecodeBlock(config.hidden_dim, config.num_heads, config.block_mlp_dim, edges)
+            DecodeBlock(config.hidden_dim, config.num_heads, config.block_mlp_dim, edges, config.residual_decode)
             for _ in range(config.num_layers - 1)
         )
         self.node_head = _head(config)
