@@ -135,6 +135,15 @@ METHODS = {
         "H-MGDM default: context mask + standardised inputs, lr 1e-4",
         replace(BASE, model=CONTEXT_NETWORK, mask=CONTEXT, train=replace(TRAIN, lr=PretrainConfig().train.lr)),
     ),
+    "kl-0": (
+        "default recipe without the KL term",
+        replace(
+            BASE,
+            model=CONTEXT_NETWORK,
+            mask=CONTEXT,
+            train=replace(TRAIN, lr=PretrainConfig().train.lr, loss=LossWeights(kl=0.0)),
+        ),
+    ),
     # The released decode blocks replace the target tokens, so the decoder ignores x_t (decoder_reliance.py).
     "residual-decode": (
         "default recipe with the figure's residual decode blocks",
