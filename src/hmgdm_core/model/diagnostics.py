@@ -102,7 +102,8 @@ def decoder_reliance(
     Parameters
     ----------
     model : HMGDM
-        The network (its stored standardisation is applied, so errors are in the units it trains in).
+        The network, put in eval mode (its stored standardisation is applied, so errors are in the units it
+        trains in).
     graphs : sequence of Data
         Graphs following the graph contract.
     diffusion : DiffusionConfig
