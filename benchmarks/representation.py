@@ -85,6 +85,9 @@ CONTEXT = MaskConfig(mode="context")
 CONTEXT_NETWORK = replace(STD_NETWORK, encoder_mask_token=True)
 # The default recipe at the narrowed widths and the default lr (1e-4): the `hmgdm` row and the rows that vary it.
 RECIPE = replace(BASE, model=CONTEXT_NETWORK, mask=CONTEXT, train=replace(TRAIN, lr=PretrainConfig().train.lr))
+# The widths `--network` chooses between: every method keeps its own settings and takes these widths.
+WIDTHS = ("embed_dim", "hidden_dim", "latent_mlp_dim", "time_mlp_dim", "block_mlp_dim", "head_dims")
+NETWORKS = {"small": NETWORK, "paper": PAPER.model}
 
 
 def _std(config: PretrainConfig) -> PretrainConfig:
@@ -149,6 +152,12 @@ METHODS = {
 DEFAULT_METHODS = [m for m in METHODS if m != "vae-latent"]
 # Fractions of the budget at which the learning curve probes the encoder (0: its random initialisation).
 CURVE = (0.0, 0.25, 0.5, 1.0)
+
+
+def sized(config: PretrainConfig, network: str, device: str) -> PretrainConfig:
+    """``config`` at the widths of ``NETWORKS[network]``, training on ``device``."""
+    widths = {k: getattr(NETWORKS[network], k) for k in WIDTHS}
+    return replace(config, model=replace(config.model, **widths), train=replace(config.train, device=device))
 
 
 def tile_index(data_dir: Path, label_column: str, group_column: str, per_class: int | None) -> list[dict]:
@@ -260,22 +269,30 @@ def latent_dataset(graphs: GraphDataset, seconds: float, out_dir: Path) -> tuple
 
 
 def run_method(
-    name: str, dataset: GraphDataset, budget: float, work: Path, probe_fn, bundled: str = DEFAULT_PRETRAINED
+    name: str,
+    dataset,
+    budget: float,
+    work: Path,
+    probe_fn,
+    bundled: str = DEFAULT_PRETRAINED,
+    network: str = "small",
+    device: str = "cpu",
 ) -> tuple[dict, HMGDM | None]:
     """Probe results of one method (final metrics, learning curve, active units, loss parts, pre-training note)
-    and its final network (``None`` for the hand-crafted baseline)."""
-    config = METHODS[name][1]
+    and its final network (``None`` for the hand-crafted baseline), its network at the ``network`` widths and
+    trained and embedded on ``device``."""
+    config = None if METHODS[name][1] is None else sized(METHODS[name][1], network, device)
     if name == "bundled":
         card = model_card(bundled)
         note = f"{bundled}: {card['steps']} steps, {card['wall_time_s']:.0f} s ({card['date']})"
         model = load_pretrained(bundled).model
-        embedding = embed_dataset(model, dataset, device="cpu", entities=True)
+        embedding = embed_dataset(model, dataset, device=device, entities=True)
         return {**probe_fn(embedding.patch), "active_units": active_units(embedding.node), "pretraining": note}, model
     if name == "handcrafted":
         return {**probe_fn(pooled_measurements(dataset)), "pretraining": "none"}, None
     if name == "random-init":
         model = initial_model(config, dataset)
-        embedding = embed_dataset(model, dataset, device="cpu", entities=True)
+        embedding = embed_dataset(model, dataset, device=device, entities=True)
         result = {**probe_fn(embedding.patch), "active_units": active_units(embedding.node), "pretraining": "none"}
         return result, model
     graphs = dataset
@@ -290,7 +307,7 @@ def run_method(
     seconds = time.perf_counter() - start
     curve, result = [], {}
     for fraction, model, steps, _ in points:
-        embedding = embed_dataset(model, graphs, device="cpu", entities=fraction == 1.0)
+        embedding = embed_dataset(model, graphs, device=device, entities=fraction == 1.0)
         result = probe_fn(embedding.patch)
         curve.append((fraction, steps, result["macro_f1"][0]))
     return {
@@ -306,10 +323,10 @@ FINETUNED = ("random-init", "hmgdm")
 """Rows of the fine-tune table: the default recipe and its random initialisation."""
 
 
-def finetune_method(model, dataset, labels, groups, keep, folds: int, epochs: int) -> dict:
+def finetune_method(model, dataset, labels, groups, keep, folds: int, epochs: int, device: str = "cpu") -> dict:
     """Mean ± std over grouped folds (in %) of end-to-end fine-tuning from ``model`` on the kept tiles."""
     graphs = [dataset[i] for i in np.flatnonzero(keep)]
-    config = FinetuneConfig(epochs=epochs, n_splits=folds, validation_splits=folds, device="cpu")
+    config = FinetuneConfig(epochs=epochs, n_splits=folds, validation_splits=folds, device=device)
     report = finetune_cv(
         lambda classes: pretrained_classifier(model, classes), graphs, labels[keep], groups[keep], config
     )
@@ -340,6 +357,13 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "hmgdm-representation")
     parser.add_argument("--out", type=Path, help="write the Markdown table here (e.g. docs/representation.md)")
     parser.add_argument("--bundled", default=DEFAULT_PRETRAINED, help="bundled model of the `bundled` row")
+    parser.add_argument(
+        "--network",
+        choices=list(NETWORKS),
+        default="small",
+        help="widths of every method's network: small (CPU budgets) or the paper's (H 256, D 512; for a GPU)",
+    )
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:i]: where every method trains and embeds")
     args = parser.parse_args()
     torch.set_num_threads(1)
     budget, folds = (5.0, 2) if args.quick else (60 * args.minutes, args.folds)
@@ -347,6 +371,9 @@ def main() -> None:
     cache = args.cache / f"{args.data_dir.resolve().name}-{len(rows)}.pt"
     dataset, build_s = build_graphs(rows, cache, args.mpp)
     labels, groups = dataset.labels, np.asarray(dataset.groups)
+    if args.device != "cpu":
+        # Expanded once: decoding every batch's tiles on the host would otherwise bound the accelerator's steps.
+        dataset = list(dataset)
     names = {r["label"]: r["name"] for r in rows}
     # grouped_folds needs every class in ≥ folds groups; leave out the classes that are not (Kather: EMPTY, 2 slides).
     dropped = sorted(c for c in set(labels.tolist()) if len(set(groups[labels == c])) < folds)
@@ -359,17 +386,26 @@ def main() -> None:
 
     tuned = {}
     for name in args.methods:
-        results[name], model = run_method(name, dataset, budget, work, probe_fn, args.bundled)
-        if name in FINETUNED and args.finetune_epochs > 0 and name != "vae-latent":
-            tuned[name] = finetune_method(model, dataset, labels, groups, keep, folds, args.finetune_epochs)
+        results[name], model = run_method(
+            name, dataset, budget, work, probe_fn, args.bundled, args.network, args.device
+        )
+        if name in FINETUNED and args.finetune_epochs > 0:
+            tuned[name] = finetune_method(
+                model, dataset, labels, groups, keep, folds, args.finetune_epochs, args.device
+            )
+            print(f"{name} fine-tuned: {tuned[name]}", flush=True)
         f1 = results[name]["macro_f1"]
         print(f"{name}: macro-F1 {f1[0]:.1f} ± {f1[1]:.1f} % {results[name]}", flush=True)
+    widths = NETWORKS[args.network]
+    gpu = args.device != "cpu"
+    where = f"{args.device} ({torch.cuda.get_device_name(args.device)})" if gpu else "the CPU, one thread"
     header = (
         f"{len(keep)} tiles from {args.data_dir.name} ({int(keep.sum())} probed; left out: "
         f"{', '.join(str(names[c]) for c in dropped) or 'none'}, fewer groups than folds), graphs built in "
-        f"{build_s:.0f} s{' (cached)' if build_s == 0 else ''}. Network for every method: hidden {NETWORK.hidden_dim}, "
-        f"embed {NETWORK.embed_dim}, L = {NETWORK.num_layers}; batch {TRAIN.batch_size}, Adam lr {TRAIN.lr}; "
-        f"budget {budget / 60:.2f} min of CPU wall time per method, one thread. Probe: standardised, class-balanced "
+        f"{build_s:.0f} s{' (cached)' if build_s == 0 else ''}. Network for every method ({args.network}): "
+        f"hidden {widths.hidden_dim}, embed {widths.embed_dim}, L = {widths.num_layers}; batch {TRAIN.batch_size}, "
+        f"Adam lr {TRAIN.lr} unless the row says otherwise; budget {budget / 60:.2f} min of wall time per method on "
+        f"{where}. Probe: standardised, class-balanced "
         f"logistic regression on the 4H patch vector, {folds}-fold CV grouped by {args.group_column}; "
         "mean ± std over folds."
     )
@@ -382,14 +418,14 @@ def main() -> None:
         cells = " | ".join(f"{r[k][0]:.1f} ± {r[k][1]:.1f}" for k in ("accuracy", "macro_f1", "macro_auc"))
         curve = " → ".join(f"{f1:.1f} ({steps})" for _, steps, f1 in r.get("curve", []))
         units = r.get("active_units", "")
-        units = f"{units}/{NETWORK.hidden_dim}" if units != "" else ""
+        units = f"{units}/{widths.hidden_dim}" if units != "" else ""
         parts = " / ".join(f"{v:.3g}" for v in r.get("loss_parts", {}).values())
         lines.append(f"| {name}: {METHODS[name][0]} | {cells} | {curve} | {units} | {parts} | {r['pretraining']} |")
     if tuned:
         lines += [
             "",
             f"End-to-end fine-tuning (`hmgdm finetune` protocol: gated attention, {folds} slide-grouped folds, "
-            f"selection on validation loss), {args.finetune_epochs} epochs per fold on CPU:",
+            f"selection on validation loss), {args.finetune_epochs} epochs per fold on {args.device}:",
             "",
             "| method | accuracy % | macro-F1 % | macro AUC % |",
             "|---|---|---|---|",
@@ -403,6 +439,8 @@ def main() -> None:
         "benchmark": "representation",
         "baseline": "handcrafted",
         "budget_s": budget,
+        "network": args.network,
+        "device": args.device,
         "folds": folds,
         "dropped_classes": [str(names[c]) for c in dropped],
         "results": results,
