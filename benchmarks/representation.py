@@ -389,13 +389,13 @@ def main() -> None:
         results[name], model = run_method(
             name, dataset, budget, work, probe_fn, args.bundled, args.network, args.device
         )
+        f1 = results[name]["macro_f1"]
+        print(f"{name}: macro-F1 {f1[0]:.1f} ± {f1[1]:.1f} % {results[name]}", flush=True)
         if name in FINETUNED and args.finetune_epochs > 0:
             tuned[name] = finetune_method(
                 model, dataset, labels, groups, keep, folds, args.finetune_epochs, args.device
             )
             print(f"{name} fine-tuned: {tuned[name]}", flush=True)
-        f1 = results[name]["macro_f1"]
-        print(f"{name}: macro-F1 {f1[0]:.1f} ± {f1[1]:.1f} % {results[name]}", flush=True)
     widths = NETWORKS[args.network]
     gpu = args.device != "cpu"
     where = f"{args.device} ({torch.cuda.get_device_name(args.device)})" if gpu else "the CPU, one thread"
