@@ -1,9 +1,10 @@
 """Train and export the bundled H-MGDM model (``hmgdm_core/pretrained/models/<name>.pt`` + its card).
 
-The exact command that produced each shipped model is in its card (``hmgdm pretrained info NAME``). The first one:
+The exact command that produced each shipped model is in its card (``hmgdm pretrained info NAME``). The shipped
+one was trained on a GPU (graphs held in memory there) with the default recipe, ``scripts/bundled_config_kl0.json``:
 
-    OMP_NUM_THREADS=1 python scripts/train_bundled.py ../shared/data/kather2016-crc-texture --cmu1 \
-        --config scripts/bundled_config.json --minutes 10 --benchmark
+    python scripts/train_bundled.py ../shared/data/kather2016-crc-texture --cmu1 \
+        --config scripts/bundled_config_kl0.json --minutes 6.5 --device cuda --benchmark
 
 Data: only sources whose licence allows redistributing derived weights: the Kather 2016 CRC texture tiles
 (CC BY 4.0; attribution in the card) and the CC0 CMU-1 sample slide shipped in the package. Never MoNuSeg

@@ -1,5 +1,7 @@
 """Named presets: ``hmgdm pretrain --preset`` starts from them, and other options still apply."""
 
+from dataclasses import replace
+
 import pytest
 
 from hmgdm_core.cli import build_parser
@@ -28,3 +30,9 @@ def test_cli_preset_with_overrides(tmp_path):
     both = build_parser().parse_args(["pretrain", "g.pt", "--preset", "fast", "--config", str(tmp_path / "c.json")])
     with pytest.raises(InputError, match="--config or --preset"):
         pretrain_config(both)
+
+
+def test_json_leaving_out_loss_weights_gets_the_default_recipe_weights():
+    assert PretrainConfig.from_json("{}") == PretrainConfig()
+    partial = PretrainConfig.from_json('{"train": {"loss": {"node": 0.7}}}').train.loss
+    assert partial == replace(PretrainConfig().train.loss, node=0.7)

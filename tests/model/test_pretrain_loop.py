@@ -211,3 +211,14 @@ def test_micro_batches_give_the_global_batch_loss(tmp_path):
     ]
     for a, b in zip(whole, micro, strict=True):
         assert (b.loss, b.kl, b.node, b.edge) == pytest.approx((a.loss, a.kl, a.node, a.edge), rel=1e-4)
+
+
+def test_default_loss_has_no_kl_term_and_the_paper_preset_keeps_it(tmp_path):
+    # The default recipe drops the KL term (it collapses the latents); the paper preset keeps the released 1·KL.
+    default = [e for e in pretrain(dataset(2), config(epochs=1), tmp_path / "default") if isinstance(e, StepDone)]
+    assert all(e.kl > 0 and e.loss == pytest.approx(0.5 * e.node + 0.5 * e.edge, rel=1e-5) for e in default)
+    paper = replace(
+        config(epochs=1), train=replace(config(epochs=1).train, loss=PretrainConfig.preset("paper").train.loss)
+    )
+    released = [e for e in pretrain(dataset(2), paper, tmp_path / "paper") if isinstance(e, StepDone)]
+    assert all(e.loss == pytest.approx(e.kl + 0.5 * e.node + 0.5 * e.edge, rel=1e-5) for e in released)
