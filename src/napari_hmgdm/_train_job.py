@@ -19,6 +19,7 @@ from hmgdm_core.train import (
     PretrainConfig,
     StepDone,
     StepSkipped,
+    TrainConfig,
     TrainEvent,
     pretrain,
     resolve_device,
@@ -34,7 +35,11 @@ from hmgdm_core.vae import (
     save_entity_vae,
 )
 
-__all__ = ["FollowedLabels", "TrainRequest", "train_job"]
+__all__ = ["WIDGET_TRAIN_DEFAULTS", "FollowedLabels", "TrainRequest", "train_job"]
+
+# The training widget's optimiser defaults. Short runs suit an interactive session; the paper's 250 epochs belong on
+# the command line.
+WIDGET_TRAIN_DEFAULTS = TrainConfig(batch_size=8, max_steps=200, checkpoint_every_epochs=5)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,6 @@ from hmgdm_core.train import (
     PretrainConfig,
     Started,
     StepDone,
-    TrainConfig,
     latest_checkpoint,
     load_checkpoint,
 )
@@ -47,7 +46,7 @@ from napari_hmgdm._layers import (
     mask_schedule_labels_layer_data,
     mask_schedule_layer_data,
 )
-from napari_hmgdm._train_job import FollowedLabels, TrainRequest, train_job
+from napari_hmgdm._train_job import WIDGET_TRAIN_DEFAULTS, FollowedLabels, TrainRequest, train_job
 from napari_hmgdm._widgets._dock import ScrollingDock
 from napari_hmgdm._widgets._forms import DataclassForm, collapsible
 from napari_hmgdm._widgets._legend import Legend
@@ -61,8 +60,6 @@ if TYPE_CHECKING:
 
 __all__ = ["TrainState", "TrainWidget"]
 
-# Short runs suit an interactive session; the paper's 250 epochs belong on the command line.
-WIDGET_TRAIN_DEFAULTS = TrainConfig(batch_size=8, max_steps=200, checkpoint_every_epochs=5)
 # Likewise a short entity-VAE fit; the CLI keeps VAEConfig's 2000 steps of 256 windows.
 WIDGET_VAE_DEFAULTS = VAEConfig(batch_size=64, steps=200)
 RAW, LATENT = "raw windows", "entity VAE (latent features)"
