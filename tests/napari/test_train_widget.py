@@ -59,6 +59,9 @@ def test_train_cancel_keeps_a_loadable_checkpoint(qtbot, widget):
     assert 3 <= checkpoint.meta["step"] < 400
     assert checkpoint.config.model.hidden_dim == 32
     assert len(widget.loss_plot.steps) >= 3
+    # The default recipe has no KL term: the plot still shows the KL and says it is not in the total.
+    assert widget.pretrain_config().train.loss.kl == 0
+    assert "KL (not in total)" in [t.get_text() for t in widget.loss_plot.axes.get_legend().get_texts()]
     # Train now offers the choice explicitly: Resume (same run folder, from the checkpoint) or New run.
     assert widget.train_button.text == "Resume" and widget.train_button.enabled
     assert widget.new_run_button.visible and "Resume" in widget.status.value

@@ -35,8 +35,11 @@ class LossPlot(FigureCanvasQTAgg):
         self.axes.legend(fontsize=7, loc="upper right")
         self.setMinimumHeight(160)
 
-    def clear(self) -> None:
-        """Forget all points."""
+    def clear(self, kl_in_total: bool = True) -> None:
+        """Forget all points; the KL line's label says whether the next run's total includes the KL term."""
+        # The default recipe drops the KL term, yet its value stays worth watching (it grows freely then).
+        self.lines["kl"].set_label("KL" if kl_in_total else "KL (not in total)")
+        self.axes.legend(fontsize=7, loc="upper right")
         self.steps.clear()
         for values in self.values.values():
             values.clear()

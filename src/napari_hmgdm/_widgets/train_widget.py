@@ -326,7 +326,7 @@ class TrainWidget(ScrollingDock):
         worker.errored.connect(self._on_error)
         worker.finished.connect(self._on_finished)
         self._worker = worker
-        self.loss_plot.clear()
+        self.loss_plot.clear(kl_in_total=request.pretrain_config.train.loss.kl > 0)
         self.loss_plot.setVisible(True)
         # Follow the first patch graph: its condition/target split at every step that drew it.
         self.recorder = MaskScheduleRecorder(0, request.pretrain_config.diffusion)
