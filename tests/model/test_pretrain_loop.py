@@ -24,6 +24,7 @@ from hmgdm_core.train import (
     pretrain,
     resolve_device,
 )
+from hmgdm_core.train.loop import check_finite
 
 
 def dataset(count=6):
@@ -102,6 +103,26 @@ def test_non_finite_features_are_refused_before_training(tmp_path):
     with pytest.raises(InputError, match="graph 2 has NaN or infinite values in edge_attr"):
         next(pretrain(poisoned, config(max_steps=1), tmp_path))
     assert not list(tmp_path.iterdir())  # refused before the run folder is claimed
+
+
+@pytest.mark.parametrize(
+    ("values", "finite"),
+    [
+        ([float("nan")], False),
+        ([float("-inf")], False),
+        ([float("inf"), float("-inf")], False),  # the sum is NaN, not ±Inf
+        ([3e38, 3e38], True),  # finite values whose float32 sum overflows
+        ([0.5, -1.0], True),
+    ],
+)
+def test_the_finiteness_check_is_exact(values, finite):
+    graphs = dataset(1)
+    graphs[0].x[0, : len(values)] = torch.tensor(values)
+    if finite:
+        check_finite(graphs)
+    else:
+        with pytest.raises(InputError, match="graph 0 has NaN or infinite values in x"):
+            check_finite(graphs)
 
 
 def test_non_finite_batches_are_skipped_then_fail(tmp_path):
