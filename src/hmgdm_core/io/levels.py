@@ -9,6 +9,7 @@ uint8 boxes from it. The format-specific code that finds the levels lives in
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import warnings
 from dataclasses import dataclass
@@ -75,11 +76,27 @@ def check_pixel_type(axes: str, shape: tuple[int, ...], dtype: np.dtype, source:
 class _ZarrTeardownFilter(logging.Filter):
     """Drops asyncio's reports of zarr's abandoned or failed chunk-read tasks (pending, or never retrieved)."""
 
-    _PREFIXES = ("Task was destroyed but it is pending", "Task exception was never retrieved")
+    _PREFIXES = (
+        "Task was destroyed but it is pending",
+        "Task exception was never retrieved",
+        # zarr gathers the chunk reads; reads still running when the file closes fail there, reported at exit.
+        "_GatheringFuture exception was never retrieved",
+    )
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        return not (message.startswith(self._PREFIXES) and "zarr" in message)
+        return not (message.startswith(self._PREFIXES) and ("zarr" in message or _raised_in_zarr(record)))
+
+
+def _raised_in_zarr(record: logging.LogRecord) -> bool:
+    """Whether the record's exception passed through zarr's code (its traceback names a zarr file)."""
+    error = record.exc_info[1] if record.exc_info else None
+    frame = error.__traceback__ if error is not None else None
+    while frame is not None:
+        if f"{os.sep}zarr{os.sep}" in frame.tb_frame.f_code.co_filename:
+            return True
+        frame = frame.tb_next
+    return False
 
 
 _TEARDOWN_FILTER = _ZarrTeardownFilter()
