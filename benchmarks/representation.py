@@ -98,10 +98,6 @@ WIDTHS = ("embed_dim", "hidden_dim", "latent_mlp_dim", "time_mlp_dim", "block_ml
 NETWORKS = {"small": NETWORK, "paper": PAPER.model}
 
 
-def _std(config: PretrainConfig) -> PretrainConfig:
-    return replace(config, model=replace(config.model, standardise_inputs=True, input_layernorm=False))
-
-
 METHODS = {
     "handcrafted": ("(1) pooled entity measurements, no network", None),
     "random-init": ("(2) default network and inputs, random init", replace(BASE, model=CONTEXT_NETWORK, mask=CONTEXT)),

@@ -29,7 +29,7 @@ import torch
 
 from hmgdm_core.graph import GraphConfig
 from hmgdm_core.io import open_slide
-from hmgdm_core.pretrained import DEFAULT_PRETRAINED, model_card, pretrained_path
+from hmgdm_core.pretrained import DEFAULT_PRETRAINED, pretrained_config, pretrained_path
 from hmgdm_core.sample import sample_slide_path
 from hmgdm_core.train import CancelToken, PretrainConfig, StepDone
 from napari_hmgdm._train_job import WIDGET_TRAIN_DEFAULTS, TrainRequest, train_job
@@ -43,7 +43,7 @@ def request(name: str, steps: int, out: Path) -> TrainRequest:
     train = replace(WIDGET_TRAIN_DEFAULTS, max_steps=steps, device="cpu")
     init = None
     if name == "default":
-        config = replace(PretrainConfig.from_json(json.dumps(model_card(DEFAULT_PRETRAINED)["config"])), train=train)
+        config = replace(pretrained_config(DEFAULT_PRETRAINED), train=train)
         init = pretrained_path(DEFAULT_PRETRAINED)
     else:
         preset = PretrainConfig.preset(name.split()[0])

@@ -21,6 +21,7 @@ from hmgdm_core.pretrained import (
     list_pretrained,
     load_pretrained,
     model_card,
+    pretrained_config,
     pretrained_path,
     registry,
     resolve_checkpoint,
@@ -108,6 +109,7 @@ def test_each_file_matches_its_card_and_loads_weights_only(name):
     payload = torch.load(path, map_location="cpu", weights_only=True)
     assert json.loads(payload["config"]) == card["config"]
     assert payload["optimizer"] == {} and payload["lr"] == {}
+    assert pretrained_config(name) == load_pretrained(name).config  # the card's config is the weights' config
     stored = {v.dtype for v in payload["model"].values() if v.is_floating_point()}
     assert stored == {torch.float16 if card["dtype"] == "float16" else torch.float32}
     if card["dtype"] == "float16":

@@ -10,6 +10,7 @@ from hmgdm_core.pretrained.registry import (
     list_pretrained,
     load_pretrained,
     model_card,
+    pretrained_config,
     pretrained_path,
     resolve_checkpoint,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "list_pretrained",
     "load_pretrained",
     "model_card",
+    "pretrained_config",
     "pretrained_path",
     "resolve_checkpoint",
 ]

@@ -13,6 +13,7 @@ import torch
 
 from hmgdm_core.errors import InputError
 from hmgdm_core.train.checkpoint import Checkpoint, load_checkpoint
+from hmgdm_core.train.config import PretrainConfig
 
 __all__ = [
     "DEFAULT_PRETRAINED",
@@ -21,6 +22,7 @@ __all__ = [
     "load_pretrained",
     "model_card",
     "models_dir",
+    "pretrained_config",
     "pretrained_path",
     "resolve_checkpoint",
 ]
@@ -96,6 +98,15 @@ def resolve_checkpoint(name_or_path: str | os.PathLike[str]) -> Path:
     if not Path(text).exists() and text in list_pretrained():
         return pretrained_path(text)
     return Path(text)
+
+
+def pretrained_config(name: str = DEFAULT_PRETRAINED) -> PretrainConfig:
+    """The configuration a bundled model was trained with, read from its card (no weights loaded).
+
+    Its weights fit only its own network, masking and noise: a run that continues it (``pretrain(..., init=...)``)
+    keeps those and may change the optimisation settings.
+    """
+    return PretrainConfig.from_json(json.dumps(model_card(name)["config"]))
 
 
 def load_pretrained(name: str = DEFAULT_PRETRAINED, device: torch.device | str = "cpu") -> Checkpoint:

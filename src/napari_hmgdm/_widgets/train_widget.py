@@ -23,7 +23,7 @@ from hmgdm_core.graph import ENTITY_KINDS, GraphConfig, GraphDataset
 from hmgdm_core.io.atomic import atomic_path, write_text_atomic
 from hmgdm_core.model.config import ModelConfig
 from hmgdm_core.overlays import MaskScheduleRecorder
-from hmgdm_core.pretrained import DEFAULT_PRETRAINED, list_pretrained, model_card, pretrained_path
+from hmgdm_core.pretrained import DEFAULT_PRETRAINED, list_pretrained, pretrained_config, pretrained_path
 from hmgdm_core.train import (
     Cancelled,
     CancelToken,
@@ -296,7 +296,7 @@ class TrainWidget(ScrollingDock):
                                  "features.")
             init = pretrained_path(DEFAULT_PRETRAINED)
             # Its weights fit only its own network, masking and noise; the optimisation settings are the form's.
-            bundled = PretrainConfig.from_json(json.dumps(model_card(DEFAULT_PRETRAINED)["config"]))
+            bundled = pretrained_config(DEFAULT_PRETRAINED)
             config = replace(bundled, train=config.train)
         return TrainRequest(
             slide_path=path,
