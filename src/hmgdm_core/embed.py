@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -23,7 +24,21 @@ from hmgdm_core.train.loop import check_finite
 from hmgdm_core.train.memory import budget_bytes, pack_by_memory, release_free_heap
 from hmgdm_core.vae import EntityVAE
 
-__all__ = ["DatasetEmbedding", "GraphEmbedding", "Reconstruction", "embed_dataset", "embed_graph", "reconstruct"]
+__all__ = [
+    "READOUTS",
+    "DatasetEmbedding",
+    "GraphEmbedding",
+    "Readout",
+    "Reconstruction",
+    "embed_dataset",
+    "embed_graph",
+    "reconstruct",
+]
+
+Readout = Literal["mu", "states"]
+READOUTS: tuple[Readout, ...] = ("mu", "states")
+"""What the patch vector pools: the latent means ``mu`` (the paper's embedding) or the encoder's last-layer
+``states``, the input of the Gaussian heads, which pass through a ``latent_mlp_dim`` bottleneck."""
 
 
 @dataclass(frozen=True)
@@ -35,7 +50,8 @@ class GraphEmbedding:
     edge: Tensor
     """Shape (E, H): edge latents μ_e, one per directed edge."""
     patch: Tensor
-    """Shape (4H,): the patch vector [mean μ_v, max μ_v, mean μ_e, max μ_e] (edge halves are 0 when E = 0)."""
+    """Shape (4H,): the patch vector [mean μ_v, max μ_v, mean μ_e, max μ_e] (edge halves are 0 when E = 0), or the
+    same pooling of the last-layer states with ``readout="states"``."""
 
 
 @dataclass(frozen=True)
@@ -56,15 +72,23 @@ def _patch_vectors(node_mu: Tensor, edge_mu: Tensor, node_graph: Tensor, edge_gr
     return torch.cat(parts, dim=1)
 
 
+def _check_readout(readout: str) -> None:
+    if readout not in READOUTS:
+        raise InputError(f"unknown readout {readout!r}: use one of {list(READOUTS)}")
+
+
 @torch.inference_mode()
-def _embed_batch(model: HMGDM, batch: Data) -> tuple[Tensor, Tensor, Tensor]:
+def _embed_batch(model: HMGDM, batch: Data, readout: Readout) -> tuple[Tensor, Tensor, Tensor]:
     node_graph, edge_graph, num_graphs = graph_ids(batch)
     encoded = model.encode(batch, no_mask(batch.num_nodes, batch.edge_index.shape[1], batch.x.device))
-    patch = _patch_vectors(encoded.node_mu, encoded.edge_mu, node_graph, edge_graph, num_graphs)
+    pooled = (
+        (encoded.node_mu, encoded.edge_mu) if readout == "mu" else (encoded.node_skips[-1], encoded.edge_skips[-1])
+    )
+    patch = _patch_vectors(*pooled, node_graph, edge_graph, num_graphs)
     return encoded.node_mu, encoded.edge_mu, patch
 
 
-def embed_graph(model: HMGDM, graph: Data) -> GraphEmbedding:
+def embed_graph(model: HMGDM, graph: Data, readout: Readout = "mu") -> GraphEmbedding:
     """Embed one graph (on the model's device).
 
     Parameters
@@ -73,14 +97,17 @@ def embed_graph(model: HMGDM, graph: Data) -> GraphEmbedding:
         A pre-trained network (e.g. ``load_checkpoint(path).model``).
     graph : Data
         A graph following the graph contract.
+    readout : {"mu", "states"}
+        What the patch vector pools (:data:`READOUTS`); the entity rows are μ either way.
 
     Returns
     -------
     GraphEmbedding
     """
+    _check_readout(readout)
     model.eval()
     device = next(model.parameters()).device
-    node, edge, patch = _embed_batch(model, Batch.from_data_list([graph]).to(device))
+    node, edge, patch = _embed_batch(model, Batch.from_data_list([graph]).to(device), readout)
     return GraphEmbedding(node=node, edge=edge, patch=patch[0])
 
 
@@ -93,6 +120,7 @@ def embed_dataset(
     progress: Callable[[int, int], None] | None = None,
     memory_gb: float | None = None,
     cancel: CancelToken | None = None,
+    readout: Readout = "mu",
 ) -> DatasetEmbedding:
     """Embed every graph of a dataset in batches that fit a memory budget.
 
@@ -114,6 +142,8 @@ def embed_dataset(
         GiB one forward pass may use (default: :func:`~hmgdm_core.train.memory.default_budget_bytes`).
     cancel : CancelToken, optional
         Checked inside every forward pass; when set, :class:`~hmgdm_core.train.interrupt.PassCancelled` is raised.
+    readout : {"mu", "states"}
+        What the patch vectors pool (:data:`READOUTS`); the entity rows are μ either way.
 
     Returns
     -------
@@ -127,6 +157,7 @@ def embed_dataset(
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InputError(f"batch_size must be an integer ≥ 1, got {batch_size!r}")
+    _check_readout(readout)
     check_finite(dataset)
     target = resolve_device(device)
     model = model.to(target).eval()
@@ -139,7 +170,7 @@ def embed_dataset(
         for chunk in pack_by_memory(sizes, model.config, budget, training=False, what="embedding"):
             batch = Batch.from_data_list([graphs[i] for i in chunk])
             with cancel_points(model, cancel):
-                node, edge, patch = _embed_batch(model, batch.to(target))
+                node, edge, patch = _embed_batch(model, batch.to(target), readout)
             node_parts = np.split(node.float().cpu().numpy(), batch.ptr[1:-1].tolist())
             edge_parts = np.split(edge.float().cpu().numpy(), np.cumsum([sizes[i][1] for i in chunk])[:-1])
             for k, i in enumerate(chunk):
@@ -229,7 +260,9 @@ def reconstruct(
     generator = torch.Generator(device=device).manual_seed(seed)
     if mask is None:
         mask = draw_mask(batch, mask_config or MaskConfig(), [generator])
-    noise = draw_noise(batch, mask, batch.x.shape[1], model.config.hidden_dim, [generator])
+    noise = draw_noise(
+        batch, mask, batch.x.shape[1], model.config.hidden_dim, [generator], paired=model.config.pair_tokens
+    )
     x_t, edge_attr_t = noised_inputs(batch, mask, times, schedule, noise)
     prediction = model(batch, x_t, edge_attr_t, mask, times)
     node_rows, edge_rows = mask.node_target.nonzero().squeeze(1), mask.edge_target.nonzero().squeeze(1)

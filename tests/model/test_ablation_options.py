@@ -17,7 +17,7 @@ from hmgdm_core.model.loss import noised_inputs
 def _split(batch, mask_config, seed=0):
     gens = [torch.Generator().manual_seed(seed * 100 + i) for i in range(batch.num_graphs)]
     mask = draw_mask(batch, mask_config, gens)
-    noise = draw_noise(batch, mask, batch.x.shape[1], 16, gens)
+    noise = draw_noise(batch, mask, batch.x.shape[1], 16, gens, paired=True)
     return mask, noise
 
 

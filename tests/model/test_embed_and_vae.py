@@ -2,10 +2,11 @@ import numpy as np
 import pytest
 import torch
 from model_graphs import monuseg_graphs, random_graph
+from torch_geometric.data import Batch
 
 from hmgdm_core.embed import embed_dataset, embed_graph, reconstruct
 from hmgdm_core.errors import InputError
-from hmgdm_core.masking import MaskConfig
+from hmgdm_core.masking import MaskConfig, no_mask
 from hmgdm_core.model import HMGDM, ModelConfig
 from hmgdm_core.vae import EntityVAE, VAEConfig, VAEFinished, VAEStep, fit_entity_vae, latent_graph, load_entity_vae
 
@@ -27,6 +28,26 @@ def test_embedding_is_deterministic_batch_independent_and_documented(tiny_config
     assert [n.shape[0] for n in together.node] == [7, 1, 4]
     assert [e.shape[0] for e in together.edge] == [g.num_edges for g in graphs]
     assert np.all(together.patch[2, 32:] == 0)  # an edgeless graph has zero edge halves
+
+
+def test_states_readout_pools_the_last_layer_states_and_keeps_the_entity_latents(tiny_config):
+    torch.manual_seed(0)
+    model = HMGDM(tiny_config).eval()
+    graphs = [random_graph(7, 48, seed=1), random_graph(5, 48, seed=2)]
+    states = embed_graph(model, graphs[0], readout="states")
+    with torch.no_grad():
+        encoded = model.encode(Batch.from_data_list([graphs[0]]), no_mask(7, graphs[0].num_edges))
+    node, edge = encoded.node_skips[-1], encoded.edge_skips[-1]
+    expected = torch.cat([node.mean(0), node.max(0).values, edge.mean(0), edge.max(0).values])
+    assert torch.allclose(states.patch, expected, atol=1e-6)
+    assert not torch.allclose(states.patch, embed_graph(model, graphs[0]).patch)
+    assert torch.equal(states.node, embed_graph(model, graphs[0]).node)  # entity rows stay μ
+    together = embed_dataset(model, graphs, batch_size=2, device="cpu", readout="states")
+    assert np.allclose(together.patch[0], states.patch.numpy(), atol=1e-5)
+    with pytest.raises(InputError, match="readout"):
+        embed_graph(model, graphs[0], readout="hidden")
+    with pytest.raises(InputError, match="readout"):
+        embed_dataset(model, graphs, readout="z")
 
 
 def test_reconstruction_returns_targets_and_windows_for_raw_features():

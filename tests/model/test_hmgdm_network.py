@@ -17,10 +17,10 @@ def generators(batch, seed=0):
     return [torch.Generator().manual_seed(seed * 100 + i) for i in range(batch.num_graphs)]
 
 
-def draws(batch, mode="strict", seed=0, hidden=16):
+def draws(batch, mode="strict", seed=0, hidden=16, paired=True):
     gens = generators(batch, seed)
     mask = draw_mask(batch, MaskConfig(mode=mode), gens)
-    noise = draw_noise(batch, mask, batch.x.shape[1], hidden, gens)
+    noise = draw_noise(batch, mask, batch.x.shape[1], hidden, gens, paired=paired)
     t = NoiseSchedule().sample_timesteps(batch.num_graphs, torch.Generator().manual_seed(seed))
     return mask, t, noise
 
@@ -60,7 +60,7 @@ def test_strict_encoder_never_sees_a_target_node(tiny_config):
 
 def test_attention_never_crosses_graphs(tiny_config):
     torch.manual_seed(0)
-    model = HMGDM(replace(tiny_config, index_rope=True)).eval()
+    model = HMGDM(replace(tiny_config, index_rope=True, pair_tokens=False)).eval()
     batch = Batch.from_data_list([random_graph(9, 48, seed=1), random_graph(14, 48, seed=2)])
     mask, t, x_t, e_t = masked_inputs(batch)
     reference = model(batch, x_t, e_t, mask, t)
@@ -328,3 +328,61 @@ def test_residual_decode_blocks_let_the_noised_target_reach_its_prediction(tiny_
         effect[residual] = float((before - after).abs().mean() / before.abs().mean())
     assert effect[True] > 0.05
     assert effect[False] < 1e-3
+
+
+@pytest.mark.parametrize("mode", ["context", "strict", "official"])
+def test_pair_tokens_compute_the_per_direction_decoder(monuseg_dir, mode):
+    """With one noise per pair, one decoder token per undirected pair is the per-direction network: same
+    predictions for every directed target edge, same loss, same gradient (float32, atol 1e-5, rtol 1e-4). Under
+    ``official`` masks, which split pairs, the decoder keeps one token per direction."""
+    torch.manual_seed(0)
+    config = replace(ModelConfig(), hidden_dim=32, embed_dim=64, encoder_mask_token=mode == "context")
+    graphs = monuseg_graphs(monuseg_dir, 3, 60)
+    paired_model = HMGDM(config)
+    paired_model.fit_standardisation(graphs)
+    directed_model = HMGDM(replace(config, pair_tokens=False))
+    directed_model.load_state_dict(paired_model.state_dict())
+    batch = paired_model.standardise(Batch.from_data_list(graphs))
+    mask, t, noise = draws(batch, mode=mode, hidden=32, paired=True)
+    schedule = NoiseSchedule()
+    losses, grads, head_rows = {}, {}, {}
+    for name, model in (("pair", paired_model), ("directed", directed_model)):
+        model.zero_grad()
+        hook = model.decoder.edge_head.register_forward_hook(
+            lambda module, inputs, output, name=name: head_rows.__setitem__(name, inputs[0].shape[0])
+        )
+        loss = pretraining_loss(model, schedule, batch, mask, t, noise, LossWeights(kl=1.0))
+        hook.remove()
+        loss.total.backward()
+        losses[name] = loss
+        grads[name] = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+    close = lambda a, b: a.shape == b.shape and torch.allclose(a, b, atol=1e-5, rtol=1e-4)  # noqa: E731
+    for part in ("total", "kl", "node", "edge"):
+        assert close(getattr(losses["pair"], part), getattr(losses["directed"], part)), part
+    targets = int(mask.edge_target.sum())
+    assert head_rows == {"pair": targets if mode == "official" else targets // 2, "directed": targets}
+    assert grads["pair"].keys() == grads["directed"].keys()
+    assert all(close(grads["pair"][k], grads["directed"][k]) for k in grads["pair"])
+
+
+def test_pair_noise_is_shared_by_both_directions_and_drawn_per_graph(monuseg_dir):
+    graphs = monuseg_graphs(monuseg_dir, 3, 60)
+    batch = Batch.from_data_list(graphs)
+    mask, _, noise = draws(batch, mode="strict", paired=True)
+    _, inverse = pair_rows(batch.edge_index)
+    target_rows = mask.edge_target.nonzero().squeeze(1)
+    encoded_rows = mask.edge_encoded.nonzero().squeeze(1)
+    for rows, eps in ((target_rows, noise.edge), (encoded_rows, noise.edge_latent)):
+        pair_of_row = inverse[rows]
+        for pair in pair_of_row.unique()[:50]:
+            same = eps[pair_of_row == pair]
+            assert same.shape[0] == 2 and torch.equal(same[0], same[1])
+        # Half as many distinct draws as rows: one per pair.
+        assert torch.unique(eps[:, 0]).numel() == rows.numel() // 2
+    # A graph's draws do not depend on its batch: the second graph alone draws what it drew in the batch.
+    alone = Batch.from_data_list([graphs[1]])
+    gens = [torch.Generator().manual_seed(1)]
+    alone_mask = draw_mask(alone, MaskConfig(mode="strict"), gens)
+    alone_noise = draw_noise(alone, alone_mask, alone.x.shape[1], 16, gens, paired=True)
+    in_batch = batch.batch[batch.edge_index[0]][target_rows] == 1
+    assert torch.equal(alone_noise.edge, noise.edge[in_batch])

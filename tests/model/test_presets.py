@@ -36,3 +36,17 @@ def test_json_leaving_out_loss_weights_gets_the_default_recipe_weights():
     assert PretrainConfig.from_json("{}") == PretrainConfig()
     partial = PretrainConfig.from_json('{"train": {"loss": {"node": 0.7}}}').train.loss
     assert partial == replace(PretrainConfig().train.loss, node=0.7)
+
+
+def test_pair_tokens_are_the_default_and_the_paper_preset_keeps_one_token_per_direction():
+    assert PretrainConfig().model.pair_tokens and PRESETS["fast"].model.pair_tokens
+    assert not PRESETS["paper"].model.pair_tokens
+    # Same parameters either way: a checkpoint of one runs in the other.
+    shapes = [
+        {k: v.shape for k, v in HMGDM(replace(PRESETS["paper"].model, pair_tokens=flag)).state_dict().items()}
+        for flag in (False, True)
+    ]
+    assert shapes[0] == shapes[1]
+    with pytest.raises(InputError, match="pair_tokens=False"):
+        replace(PretrainConfig().model, index_rope=True)
+    assert replace(PretrainConfig().model, index_rope=True, pair_tokens=False).index_rope

@@ -77,6 +77,14 @@ class ModelConfig:
     encoder_mask_token: bool = True
     """Learn the two tokens (width ``embed_dim``, nodes and edges) that ``MaskConfig(mode="context")`` shows the
     encoder in place of the targets' embeddings."""
+    pair_tokens: bool = True
+    """One decoder edge token per undirected pair where the released decoder has one per direction. The two
+    directions of a pair share their window and, under ``strict`` and ``context`` masks, their fate; with this
+    option a step also draws their diffusion and latent noise once (:func:`~hmgdm_core.model.draw_noise`), so
+    their tokens would stay equal through every layer and the pair token computes the same function at about a
+    third of the decoder's edge cost (its attention is quadratic in the tokens). Under masks that split pairs
+    (``official``) the decoder keeps one token per direction. Needs ``index_rope=False``, whose angle differs
+    between the directions."""
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -94,5 +102,9 @@ class ModelConfig:
             check_at_least(self, name, 1)
         for name in ("rope_theta", "centroid_scale"):
             check_positive(self, name)
+        if self.pair_tokens and self.index_rope:
+            raise InputError(
+                "ModelConfig(index_rope=True) rotates the two directions of an edge differently: set pair_tokens=False"
+            )
         if min(self.head_dims) < 1:
             raise InputError(f"ModelConfig.head_dims must be ≥ 1, got {self.head_dims!r}")

@@ -79,7 +79,8 @@ class Decoder(nn.Module):
         node_embedding : Tensor, shape (N, D)
             Input embeddings of all nodes (targets noised).
         edge_embedding : Tensor, shape (E, D)
-            Input embeddings of all edges (targets noised).
+            Input embeddings of all edge entities (targets noised): the directed edges, or one row per undirected
+            pair when ``index`` counts pairs (``ModelConfig.pair_tokens``).
         t : Tensor, shape (G,), int64
             Timestep of each graph.
         encoded : EncoderOutput

@@ -132,7 +132,9 @@ def decoder_reliance(
             batch = model.standardise(Batch.from_data_list(list(graphs[start : start + batch_size])).to(device))
             gens = [torch.Generator().manual_seed(seed * 1_000_003 + start + g) for g in range(batch.num_graphs)]
             drawn = draw_mask(batch, mask, gens)
-            noise = draw_noise(batch, drawn, batch.x.shape[1], model.config.hidden_dim, gens)
+            noise = draw_noise(
+                batch, drawn, batch.x.shape[1], model.config.hidden_dim, gens, paired=model.config.pair_tokens
+            )
             t = torch.full((batch.num_graphs,), int(step), dtype=torch.long, device=device)
             x_t, edge_t = noised_inputs(batch, drawn, t, schedule, noise)
             rows = drawn.node_target.nonzero().squeeze(1)

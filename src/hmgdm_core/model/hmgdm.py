@@ -18,7 +18,7 @@ from hmgdm_core.model.embedding import EntityEmbedding, index_in_graph
 from hmgdm_core.model.encoder import EncoderOutput, GraphEncoder
 from hmgdm_core.model.entity_index import EntityIndex
 
-__all__ = ["HMGDM", "Prediction", "graph_ids"]
+__all__ = ["HMGDM", "Prediction", "expand_pairs", "graph_ids", "shared_pairs"]
 
 
 def graph_ids(graph: Data) -> tuple[Tensor, Tensor, int]:
@@ -80,6 +80,53 @@ def pair_rows(edge_index: Tensor) -> tuple[Tensor, Tensor] | None:
     if not torch.equal(keys[inverse], wanted):
         return None
     return first, inverse
+
+
+def shared_pairs(edge_index: Tensor, mask: EntityMask) -> tuple[Tensor, Tensor] | None:
+    """:func:`pair_rows` of a batch whose split gives both directions of every pair the same fate, else ``None``.
+
+    Parameters
+    ----------
+    edge_index : Tensor, shape (2, E), int64
+        Directed edges of the batch.
+    mask : EntityMask
+        The split; ``strict`` and ``context`` masks keep pairs together, ``official`` ones do not.
+
+    Returns
+    -------
+    tuple of Tensor or None
+        ``(first, inverse)`` as in :func:`pair_rows`.
+    """
+    pairs = pair_rows(edge_index)
+    if pairs is None:
+        return None
+    first, inverse = pairs
+    for flags in (mask.edge_target, mask.edge_encoded):
+        if not torch.equal(flags[first][inverse], flags):
+            return None
+    return pairs
+
+
+def expand_pairs(rows: Tensor, flags: Tensor, pairs: tuple[Tensor, Tensor]) -> Tensor:
+    """Rows of the flagged pairs copied to both of their directions.
+
+    Parameters
+    ----------
+    rows : Tensor, shape (p, ...)
+        One row per flagged pair, in ascending pair order (the order of ``first``).
+    flags : Tensor, shape (E,), bool
+        Flags of the directed edges, equal within every pair (:func:`shared_pairs`).
+    pairs : tuple of Tensor
+        :func:`pair_rows` of the edges.
+
+    Returns
+    -------
+    Tensor, shape (e, ...)
+        One row per flagged directed edge, in ascending edge order.
+    """
+    first, inverse = pairs
+    position = torch.cumsum(flags[first].long(), 0) - 1
+    return rows[position[inverse[flags]]]
 
 
 def _edge_centroids(pos: Tensor | None, edge_index: Tensor) -> Tensor | None:
@@ -298,7 +345,8 @@ class HMGDM(nn.Module):
         x_t : Tensor, shape (N, F)
             Node features with the target rows noised.
         edge_attr_t : Tensor, shape (E, F)
-            Edge features with the target rows noised.
+            Edge features with the target rows noised. With ``pair_tokens`` and a split that keeps pairs together,
+            only each pair's first direction is read: draw the noise with ``draw_noise(paired=True)``.
         mask : EntityMask
             The condition/target split.
         t : Tensor, shape (G,), int64
@@ -317,7 +365,15 @@ class HMGDM(nn.Module):
         if self.config.target_input == "mask_token":
             x_t = x_t.index_put((mask.node_target,), self.node_mask_token.to(x_t.dtype))
             edge_attr_t = edge_attr_t.index_put((mask.edge_target,), self.edge_mask_token.to(edge_attr_t.dtype))
-        h_node, h_edge = self.embed_inputs(graph, x_t, edge_attr_t)
+        # One decoder token per undirected pair where the split keeps pairs together (``pair_tokens``): the step
+        # then drew one noise per pair, so only each pair's first direction is read.
+        pairs = (
+            shared_pairs(graph.edge_index, mask)
+            if self.config.pair_tokens and self.edge_embedding is not None
+            else None
+        )
+        edge_inputs = edge_attr_t if pairs is None else edge_attr_t[pairs[0]]
+        h_node, h_edge = self.embed_inputs(graph, x_t, edge_inputs, pairs)
         enc_node, enc_edge = h_node, h_edge
         seen_target = (mask.node_encoded & mask.node_target).nonzero().squeeze(1)
         if seen_target.numel() and not mask.hide_targets:
@@ -341,10 +397,15 @@ class HMGDM(nn.Module):
         if latent_noise is not None:
             node_z = node_z + torch.exp(0.5 * encoded.node_logvar) * latent_noise[0]
             edge_z = edge_z + torch.exp(0.5 * encoded.edge_logvar) * latent_noise[1]
-        index = EntityIndex.build(graph.edge_index, node_graph, num_graphs, mask)
-        context_rows = (
-            (~mask.node_target[mask.node_encoded]).nonzero().squeeze(1),
-            (~mask.edge_target[mask.edge_encoded]).nonzero().squeeze(1),
-        )
-        node, edge = self.decoder(h_node, h_edge, t, encoded, node_z, edge_z, context_rows, index)
+        index = EntityIndex.build(graph.edge_index, node_graph, num_graphs, mask, pairs)
+        node_rows = (~mask.node_target[mask.node_encoded]).nonzero().squeeze(1)
+        if pairs is None:
+            edge_rows = (~mask.edge_target[mask.edge_encoded]).nonzero().squeeze(1)
+        else:
+            # The encoder's row of each context pair's first direction.
+            edge_rows = (torch.cumsum(mask.edge_encoded.long(), 0) - 1)[pairs[0][index.edge_context]]
+            h_edge = h_edge[pairs[0]]
+        node, edge = self.decoder(h_node, h_edge, t, encoded, node_z, edge_z, (node_rows, edge_rows), index)
+        if pairs is not None:
+            edge = expand_pairs(edge, mask.edge_target, pairs)
         return Prediction(node=node, edge=edge, encoded=encoded)

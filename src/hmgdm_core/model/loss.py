@@ -17,7 +17,7 @@ from torch_geometric.data import Data
 from hmgdm_core.config_checks import check_at_least, check_fields
 from hmgdm_core.diffusion import NoiseSchedule
 from hmgdm_core.masking import EntityMask, MaskConfig, sample_mask
-from hmgdm_core.model.hmgdm import HMGDM, Prediction, graph_ids
+from hmgdm_core.model.hmgdm import HMGDM, Prediction, expand_pairs, graph_ids, shared_pairs
 
 __all__ = [
     "EntityNoise",
@@ -56,11 +56,11 @@ class EntityNoise:
     node: Tensor
     """(n_t, F): noise of the target nodes."""
     edge: Tensor
-    """(e_t, F): noise of the target edges."""
+    """(e_t, F): noise of the target edges (equal within a pair when drawn with ``paired``)."""
     node_latent: Tensor
     """(n_enc, H): reparameterisation noise of the encoded nodes."""
     edge_latent: Tensor
-    """(e_enc, H): reparameterisation noise of the encoded edges."""
+    """(e_enc, H): reparameterisation noise of the encoded edges (equal within a pair when drawn with ``paired``)."""
 
 
 @dataclass(frozen=True)
@@ -131,9 +131,29 @@ def draw_mask(graph: Data, config: MaskConfig, generators: Sequence[torch.Genera
 
 
 def draw_noise(
-    graph: Data, mask: EntityMask, feature_dim: int, hidden_dim: int, generators: Sequence[torch.Generator]
+    graph: Data,
+    mask: EntityMask,
+    feature_dim: int,
+    hidden_dim: int,
+    generators: Sequence[torch.Generator],
+    *,
+    paired: bool,
 ) -> EntityNoise:
     """Draw the step's ε graph by graph, continuing each graph's generator after :func:`draw_mask`.
+
+    Parameters
+    ----------
+    graph : Data or Batch
+        The batch (``edge_index``, ``batch``).
+    mask : EntityMask
+        Its split.
+    feature_dim, hidden_dim : int
+        F and H.
+    generators : sequence of torch.Generator
+        One per graph.
+    paired : bool
+        Draw the edge noise once per undirected pair and give it to both directions, where the split keeps
+        pairs together (:func:`~hmgdm_core.model.hmgdm.shared_pairs`); pass ``ModelConfig.pair_tokens``.
 
     Returns
     -------
@@ -141,11 +161,16 @@ def draw_noise(
     """
     node_graph, edge_graph, _ = graph_ids(graph)
     device = graph.edge_index.device
+    pairs = shared_pairs(graph.edge_index, mask) if paired else None
+    edge_target, edge_encoded, edge_owner = mask.edge_target, mask.edge_encoded, edge_graph
+    if pairs is not None:
+        first = pairs[0]
+        edge_target, edge_encoded, edge_owner = edge_target[first], edge_encoded[first], edge_graph[first]
     counts = [
         _per_graph(graph, mask.node_target, node_graph),
-        _per_graph(graph, mask.edge_target, edge_graph),
+        _per_graph(graph, edge_target, edge_owner),
         _per_graph(graph, mask.node_encoded, node_graph),
-        _per_graph(graph, mask.edge_encoded, edge_graph),
+        _per_graph(graph, edge_encoded, edge_owner),
     ]
     widths = (feature_dim, feature_dim, hidden_dim, hidden_dim)
     parts: list[list[Tensor]] = [[], [], [], []]
@@ -153,6 +178,9 @@ def draw_noise(
         for part, (count, width) in enumerate(zip(counts, widths, strict=True)):
             parts[part].append(torch.randn(count[g], width, generator=generator, device=device))
     node, edge, node_latent, edge_latent = (torch.cat(p) for p in parts)
+    if pairs is not None:
+        edge = expand_pairs(edge, mask.edge_target, pairs)
+        edge_latent = expand_pairs(edge_latent, mask.edge_encoded, pairs)
     return EntityNoise(node, edge, node_latent, edge_latent)
 
 

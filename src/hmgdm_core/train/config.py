@@ -164,10 +164,10 @@ PRESETS: dict[str, PretrainConfig] = {
         ),
         train=TrainConfig(lr=1e-3),
     ),
-    # The released network, split and loss: input LayerNorm, no dataset statistics, strict (leak-free) subgraph
-    # masking, KL weight 1.
+    # The released network, split and loss: input LayerNorm, no dataset statistics, one decoder token per edge
+    # direction, strict (leak-free) subgraph masking, KL weight 1.
     "paper": PretrainConfig(
-        model=ModelConfig(input_layernorm=True, standardise_inputs=False, encoder_mask_token=False),
+        model=ModelConfig(input_layernorm=True, standardise_inputs=False, encoder_mask_token=False, pair_tokens=False),
         mask=MaskConfig(mode="strict"),
         train=TrainConfig(loss=LossWeights()),
     ),

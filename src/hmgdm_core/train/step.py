@@ -120,7 +120,12 @@ def optimisation_step(
     for number, (chunk, mask) in enumerate(zip(chunks, masks, strict=True)):
         batch = Batch.from_data_list([graphs[i] for i in chunk]).to(device)
         noise = draw_noise(
-            batch, mask, config.model.feature_dim, config.model.hidden_dim, [generators[i] for i in chunk]
+            batch,
+            mask,
+            config.model.feature_dim,
+            config.model.hidden_dim,
+            [generators[i] for i in chunk],
+            paired=config.model.pair_tokens,
         )
         t = t_all[torch.as_tensor([positions[i] for i in chunk], device=device)]
         last = number == len(chunks) - 1
