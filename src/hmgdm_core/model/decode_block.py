@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.nn import GCNConv, HypergraphConv
+from torch_geometric.nn import GCNConv
 
 from hmgdm_core.model.attention import GraphCrossAttention
 from hmgdm_core.model.entity_index import EntityIndex
+from hmgdm_core.model.hypergraph import MeanHypergraphConv
 
 __all__ = ["DecodeBlock"]
 
@@ -55,7 +56,7 @@ class DecodeBlock(nn.Module):
         self.pre_node = nn.Linear(channels, channels)
         self.pre_edge = nn.Linear(channels, channels) if edge_branch else None
         self.node_conv = GCNConv(channels, channels)
-        self.edge_conv = HypergraphConv(channels, channels) if edge_branch else None
+        self.edge_conv = MeanHypergraphConv(channels, channels) if edge_branch else None
         self.node_mlp = nn.Sequential(nn.Linear(channels, bottleneck), nn.Linear(bottleneck, channels))
         self.edge_mlp = (
             nn.Sequential(nn.Linear(channels, bottleneck), nn.Linear(bottleneck, channels)) if edge_branch else None
@@ -107,5 +108,5 @@ class DecodeBlock(nn.Module):
         )
         edge = edge.index_put((edge_t,), edge[edge_t] + attended)
         edge = edge.index_put((edge_c,), skip_edge)
-        out = self.edge_mlp(self.edge_conv(self.pre_edge(edge), index.hyperedge_index, num_edges=index.num_hyperedges))
+        out = self.edge_mlp(self.edge_conv(self.pre_edge(edge), index.hypergraph))
         return edge + out if self.residual_decode else out

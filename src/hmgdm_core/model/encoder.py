@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.nn import GCNConv, HypergraphConv
+from torch_geometric.nn import GCNConv
 
-from hmgdm_core.model.hypergraph import dual_hypergraph
+from hmgdm_core.model.hypergraph import DualHypergraph, MeanHypergraphConv
 
 __all__ = ["EncoderOutput", "GaussianHead", "GraphEncoder"]
 
@@ -87,8 +87,10 @@ class GraphEncoder(nn.Module):
         self.pre_edge = nn.Linear(in_channels, in_channels) if edge_branch else None
         widths = [in_channels] + [hidden_channels] * num_layers
         self.node_convs = nn.ModuleList(GCNConv(a, b) for a, b in itertools.pairwise(widths))
-        self.edge_convs = nn.ModuleList(HypergraphConv(a, b) for a, b in itertools.pairwise(widths[: edge_layers + 1]))
-        self.weight_convs = nn.ModuleList(HypergraphConv(hidden_channels, 1) for _ in range(edge_layers - 1))
+        self.edge_convs = nn.ModuleList(
+            MeanHypergraphConv(a, b) for a, b in itertools.pairwise(widths[: edge_layers + 1])
+        )
+        self.weight_convs = nn.ModuleList(MeanHypergraphConv(hidden_channels, 1) for _ in range(edge_layers - 1))
         self.node_mu = GaussianHead(hidden_channels, latent_bottleneck)
         self.node_logvar = GaussianHead(hidden_channels, latent_bottleneck)
         self.edge_mu = GaussianHead(hidden_channels, latent_bottleneck) if edge_branch else None
@@ -120,20 +122,20 @@ class GraphEncoder(nn.Module):
         if not self.edge_branch:
             return self._nodes_only(h_node, edge_index)
         if pairs is None:
-            hyperedge_index, num_hyperedges = dual_hypergraph(edge_index, h_node.shape[0])
+            hypergraph = DualHypergraph.of(edge_index, h_node.shape[0])
         else:
             h_edge = h_edge[pairs[0]]
-            hyperedge_index, num_hyperedges = dual_hypergraph(edge_index[:, pairs[0]], h_node.shape[0], min_size=1)
+            hypergraph = DualHypergraph.of(edge_index[:, pairs[0]], h_node.shape[0], min_size=1)
         h_node, h_edge = self.pre_node(h_node), self.pre_edge(h_edge)
         weight = None
         node_skips, edge_skips = [], []
         last = len(self.node_convs) - 1
         for layer, (node_conv, edge_conv) in enumerate(zip(self.node_convs, self.edge_convs, strict=True)):
             h_node = node_conv(h_node, edge_index, weight)
-            h_edge = edge_conv(h_edge, hyperedge_index, num_edges=num_hyperedges)
+            h_edge = edge_conv(h_edge, hypergraph)
             if layer < last:
                 h_node, h_edge = torch.relu(h_node), torch.relu(h_edge)
-                weight = self.weight_convs[layer](h_edge, hyperedge_index, num_edges=num_hyperedges)
+                weight = self.weight_convs[layer](h_edge, hypergraph)
                 weight = torch.tanh(weight.squeeze(-1)).clamp(0.0, 1.0)
                 if pairs is not None:
                     weight = weight[pairs[1]]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from hmgdm_core.masking import EntityMask
-from hmgdm_core.model.hypergraph import dual_hypergraph
+from hmgdm_core.model.hypergraph import DualHypergraph
 
 __all__ = ["EntityIndex"]
 
@@ -22,10 +22,8 @@ class EntityIndex:
     """Shape (E,), int64: graph of each edge entity (directed edge, or pair with ``pairs``)."""
     edge_index: Tensor
     """Shape (2, E), int64: all edges of the batch."""
-    hyperedge_index: Tensor
-    """Shape (2, K), int64: dual hypergraph of all edges."""
-    num_hyperedges: int
-    """Number of hyperedges of the dual hypergraph."""
+    hypergraph: DualHypergraph
+    """Dual hypergraph of the edge entities."""
     num_graphs: int
     """G."""
     node_target: Tensor
@@ -59,15 +57,12 @@ class EntityIndex:
             first = pairs[0]
             edge_target, edge_context, entity_edges = edge_target[first], edge_context[first], edge_index[:, first]
         # Over one direction per pair, hyperedges of one member are kept: they are the same node hyperedges.
-        hyperedge_index, num_hyperedges = dual_hypergraph(
-            entity_edges, node_graph.numel(), min_size=2 if pairs is None else 1
-        )
+        hypergraph = DualHypergraph.of(entity_edges, node_graph.numel(), min_size=2 if pairs is None else 1)
         return cls(
             node_graph=node_graph,
             edge_graph=node_graph[entity_edges[0]],
             edge_index=edge_index,
-            hyperedge_index=hyperedge_index,
-            num_hyperedges=num_hyperedges,
+            hypergraph=hypergraph,
             num_graphs=num_graphs,
             node_target=mask.node_target.nonzero().squeeze(1),
             edge_target=edge_target.nonzero().squeeze(1),
