@@ -9,7 +9,7 @@ from hmgdm_core.diffusion import NoiseSchedule
 from hmgdm_core.errors import InputError
 from hmgdm_core.masking import MaskConfig, no_mask
 from hmgdm_core.model import HMGDM, LossWeights, ModelConfig, draw_mask, draw_noise, pretraining_loss
-from hmgdm_core.model.hmgdm import pair_rows
+from hmgdm_core.model.edge_pairs import pair_rows
 from hmgdm_core.model.loss import noised_inputs
 
 
@@ -286,6 +286,7 @@ def test_pair_rows_maps_every_direction_to_its_pair():
 def test_pairwise_edge_branch_computes_the_per_direction_function(monuseg_dir, monkeypatch, mode):
     """One pass per undirected pair (input projection and encoder edge branch), with the standardisation folded
     into the projections, is the per-direction network on standardised inputs."""
+    import hmgdm_core.model.edge_pairs as edge_pairs
     import hmgdm_core.model.hmgdm as network
 
     torch.manual_seed(0)
@@ -301,6 +302,7 @@ def test_pairwise_edge_branch_computes_the_per_direction_function(monuseg_dir, m
         embedded = model.encode(batch, everything)
         trained = model(standardised, x_t, e_t, mask, t)
         monkeypatch.setattr(network, "pair_rows", lambda edge_index: None)
+        monkeypatch.setattr(edge_pairs, "pair_rows", lambda edge_index: None)
         h_node, h_edge = model.embed_inputs(standardised, standardised.x, standardised.edge_attr)
         embedded_reference = model.encode_embedded(h_node, h_edge, batch.edge_index, everything)
         trained_reference = model(standardised, x_t, e_t, mask, t)

@@ -6,7 +6,7 @@ from model_graphs import monuseg_graphs
 from torch_geometric.data import Batch
 from torch_geometric.nn import HypergraphConv
 
-from hmgdm_core.model.hmgdm import pair_rows
+from hmgdm_core.model.edge_pairs import pair_rows
 from hmgdm_core.model.hypergraph import DualHypergraph, MeanHypergraphConv, dual_hypergraph
 
 

@@ -110,7 +110,7 @@ class GraphEncoder(nn.Module):
         edge_index : Tensor, shape (2, e), int64
             Edges between the n nodes (local indices).
         pairs : tuple of Tensor, optional
-            :func:`~hmgdm_core.model.hmgdm.pair_rows` of ``edge_index``, when both directions of every pair have
+            :func:`~hmgdm_core.model.edge_pairs.pair_rows` of ``edge_index``, when both directions of every pair have
             equal rows of ``h_edge``. Their states then stay equal through every layer (same hyperedges, symmetric
             weights), so the edge branch runs once per pair and copies the result to both directions: the same
             function up to float rounding, at half the edge cost.

@@ -46,7 +46,7 @@ class EntityIndex:
     ) -> EntityIndex:
         """Gather the indices of a batch and its mask (shapes as in the fields).
 
-        With ``pairs`` (:func:`~hmgdm_core.model.hmgdm.shared_pairs`) the edge entities are the undirected pairs,
+        With ``pairs`` (:func:`~hmgdm_core.model.edge_pairs.shared_pairs`) the edge entities are the undirected pairs,
         each at its first direction's place: ``edge_graph``, the dual hypergraph, ``edge_target`` and
         ``edge_context`` then count pairs (P of them), while ``edge_index`` keeps every directed edge for the node
         convolutions.

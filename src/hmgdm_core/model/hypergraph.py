@@ -26,7 +26,7 @@ def dual_hypergraph(edge_index: Tensor, num_nodes: int, min_size: int = 2) -> tu
         N.
     min_size : int
         Smallest hyperedge kept. Over both directions of every pair it is 2; over one direction per pair
-        (:func:`~hmgdm_core.model.hmgdm.pair_rows`) it is 1, which keeps the same hyperedges, so that each pair's
+        (:func:`~hmgdm_core.model.edge_pairs.pair_rows`) it is 1, which keeps the same hyperedges, so that each pair's
         dual node has the degree and hyperedge means of either of its directions.
 
     Returns

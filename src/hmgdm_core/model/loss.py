@@ -17,7 +17,8 @@ from torch_geometric.data import Data
 from hmgdm_core.config_checks import check_at_least, check_fields
 from hmgdm_core.diffusion import NoiseSchedule
 from hmgdm_core.masking import EntityMask, MaskConfig, sample_mask
-from hmgdm_core.model.hmgdm import HMGDM, Prediction, expand_pairs, graph_ids, shared_pairs
+from hmgdm_core.model.edge_pairs import expand_pairs, shared_pairs
+from hmgdm_core.model.hmgdm import HMGDM, Prediction, graph_ids
 
 __all__ = [
     "EntityNoise",
@@ -153,7 +154,7 @@ def draw_noise(
         One per graph.
     paired : bool
         Draw the edge noise once per undirected pair and give it to both directions, where the split keeps
-        pairs together (:func:`~hmgdm_core.model.hmgdm.shared_pairs`); pass ``ModelConfig.pair_tokens``.
+        pairs together (:func:`~hmgdm_core.model.edge_pairs.shared_pairs`); pass ``ModelConfig.pair_tokens``.
 
     Returns
     -------
