@@ -14,8 +14,9 @@ from torch_geometric.utils import scatter
 
 from hmgdm_core.diffusion import DiffusionConfig, NoiseSchedule
 from hmgdm_core.errors import InputError
-from hmgdm_core.masking import EntityMask, MaskConfig, no_mask
+from hmgdm_core.masking import EntityMask, MaskConfig
 from hmgdm_core.model import HMGDM, draw_mask, draw_noise, graph_ids
+from hmgdm_core.model.inference import FoldedMaps, encode_graphs, folded_input_maps
 from hmgdm_core.model.loss import noised_inputs
 from hmgdm_core.train.device import resolve_device
 from hmgdm_core.train.events import CancelToken
@@ -78,9 +79,11 @@ def _check_readout(readout: str) -> None:
 
 
 @torch.inference_mode()
-def _embed_batch(model: HMGDM, batch: Data, readout: Readout) -> tuple[Tensor, Tensor, Tensor]:
-    node_graph, edge_graph, num_graphs = graph_ids(batch)
-    encoded = model.encode(batch, no_mask(batch.num_nodes, batch.edge_index.shape[1], batch.x.device))
+def _embed_graphs(
+    model: HMGDM, graphs: Sequence[Data], device: torch.device, readout: Readout, maps: FoldedMaps | None
+) -> tuple[Tensor, Tensor, Tensor]:
+    structure, encoded = encode_graphs(model, graphs, device, maps)
+    node_graph, edge_graph, num_graphs = graph_ids(structure)
     pooled = (
         (encoded.node_mu, encoded.edge_mu) if readout == "mu" else (encoded.node_skips[-1], encoded.edge_skips[-1])
     )
@@ -107,7 +110,7 @@ def embed_graph(model: HMGDM, graph: Data, readout: Readout = "mu") -> GraphEmbe
     _check_readout(readout)
     model.eval()
     device = next(model.parameters()).device
-    node, edge, patch = _embed_batch(model, Batch.from_data_list([graph]).to(device), readout)
+    node, edge, patch = _embed_graphs(model, [graph], device, readout, folded_input_maps(model))
     return GraphEmbedding(node=node, edge=edge, patch=patch[0])
 
 
@@ -161,6 +164,7 @@ def embed_dataset(
     check_finite(dataset)
     target = resolve_device(device)
     model = model.to(target).eval()
+    maps = folded_input_maps(model)
     budget = budget_bytes(memory_gb, target)
     patches, nodes, edges = [], [], []
     for start in range(0, len(dataset), batch_size):
@@ -168,10 +172,9 @@ def embed_dataset(
         sizes = [(g.num_nodes, g.edge_index.shape[1]) for g in graphs]
         rows: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         for chunk in pack_by_memory(sizes, model.config, budget, training=False, what="embedding"):
-            batch = Batch.from_data_list([graphs[i] for i in chunk])
             with cancel_points(model, cancel):
-                node, edge, patch = _embed_batch(model, batch.to(target), readout)
-            node_parts = np.split(node.float().cpu().numpy(), batch.ptr[1:-1].tolist())
+                node, edge, patch = _embed_graphs(model, [graphs[i] for i in chunk], target, readout, maps)
+            node_parts = np.split(node.float().cpu().numpy(), np.cumsum([sizes[i][0] for i in chunk])[:-1])
             edge_parts = np.split(edge.float().cpu().numpy(), np.cumsum([sizes[i][1] for i in chunk])[:-1])
             for k, i in enumerate(chunk):
                 rows[i] = (patch[k].float().cpu().numpy(), node_parts[k], edge_parts[k])

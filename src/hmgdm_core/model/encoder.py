@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 from torch_geometric.nn import GCNConv
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
 from hmgdm_core.model.hypergraph import DualHypergraph, MeanHypergraphConv
 
@@ -44,6 +45,25 @@ class GaussianHead(nn.Module):
     def forward(self, h: Tensor) -> Tensor:
         """Map states (M, H) to (M, H)."""
         return self.net(h)
+
+
+class ProjectableGCNConv(GCNConv):
+    """PyG's ``GCNConv`` that can read rows its caller has already projected by ``lin``.
+
+    Same parameters, initialisation and checkpoint keys; the caller may have folded ``lin`` into an earlier map
+    (:mod:`hmgdm_core.model.inference`).
+    """
+
+    def forward(  # type: ignore[override]
+        self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None, project: bool = True
+    ) -> Tensor:
+        """GCN layer over (n, in) rows, or over (n, out) rows equal to ``self.lin(x)`` when ``project`` is False."""
+        if project:
+            return super().forward(x, edge_index, edge_weight)
+        edge_index, edge_weight = gcn_norm(
+            edge_index, edge_weight, x.size(0), self.improved, self.add_self_loops, self.flow, x.dtype
+        )
+        return self.propagate(edge_index, x=x, edge_weight=edge_weight) + self.bias
 
 
 class GraphEncoder(nn.Module):
@@ -86,7 +106,7 @@ class GraphEncoder(nn.Module):
         self.pre_node = nn.Linear(in_channels, in_channels)
         self.pre_edge = nn.Linear(in_channels, in_channels) if edge_branch else None
         widths = [in_channels] + [hidden_channels] * num_layers
-        self.node_convs = nn.ModuleList(GCNConv(a, b) for a, b in itertools.pairwise(widths))
+        self.node_convs = nn.ModuleList(ProjectableGCNConv(a, b) for a, b in itertools.pairwise(widths))
         self.edge_convs = nn.ModuleList(
             MeanHypergraphConv(a, b) for a, b in itertools.pairwise(widths[: edge_layers + 1])
         )
@@ -97,7 +117,12 @@ class GraphEncoder(nn.Module):
         self.edge_logvar = GaussianHead(hidden_channels, latent_bottleneck) if edge_branch else None
 
     def forward(
-        self, h_node: Tensor, h_edge: Tensor, edge_index: Tensor, pairs: tuple[Tensor, Tensor] | None = None
+        self,
+        h_node: Tensor,
+        h_edge: Tensor,
+        edge_index: Tensor,
+        pairs: tuple[Tensor, Tensor] | None = None,
+        projected: bool = False,
     ) -> EncoderOutput:
         """Encode a (sub)graph.
 
@@ -105,34 +130,41 @@ class GraphEncoder(nn.Module):
         ----------
         h_node : Tensor, shape (n, in_channels)
             Embedded node features.
-        h_edge : Tensor, shape (e, in_channels)
-            Embedded edge features, one row per directed edge of ``edge_index``.
+        h_edge : Tensor, shape (e, in_channels), or (p, in_channels) with ``pairs``
+            Embedded edge features, one row per directed edge of ``edge_index``, or per pair (the rows ``first``).
         edge_index : Tensor, shape (2, e), int64
             Edges between the n nodes (local indices).
         pairs : tuple of Tensor, optional
-            :func:`~hmgdm_core.model.edge_pairs.pair_rows` of ``edge_index``, when both directions of every pair have
-            equal rows of ``h_edge``. Their states then stay equal through every layer (same hyperedges, symmetric
-            weights), so the edge branch runs once per pair and copies the result to both directions: the same
-            function up to float rounding, at half the edge cost.
+            ``(first, inverse)`` as :func:`~hmgdm_core.model.edge_pairs.pair_rows` gives them for ``edge_index``
+            (one edge per undirected pair; the pair of every edge), when ``h_edge`` holds one row per pair for both
+            directions. Their states then stay equal through every layer (same hyperedges, symmetric weights), so
+            the edge branch runs once per pair and copies the result to both directions: the same function up to
+            float rounding, at half the edge cost.
+        projected : bool
+            ``h_node`` and ``h_edge`` already passed the ``pre_*`` layers and the first layer's projection
+            (shapes (n, H) and (e or p, H)); needs the edge branch.
 
         Returns
         -------
         EncoderOutput
         """
         if not self.edge_branch:
+            if projected:
+                raise ValueError("projected rows need the edge branch")
             return self._nodes_only(h_node, edge_index)
         if pairs is None:
             hypergraph = DualHypergraph.of(edge_index, h_node.shape[0])
         else:
-            h_edge = h_edge[pairs[0]]
             hypergraph = DualHypergraph.of(edge_index[:, pairs[0]], h_node.shape[0], min_size=1)
-        h_node, h_edge = self.pre_node(h_node), self.pre_edge(h_edge)
+        if not projected:
+            h_node, h_edge = self.pre_node(h_node), self.pre_edge(h_edge)
         weight = None
         node_skips, edge_skips = [], []
         last = len(self.node_convs) - 1
         for layer, (node_conv, edge_conv) in enumerate(zip(self.node_convs, self.edge_convs, strict=True)):
-            h_node = node_conv(h_node, edge_index, weight)
-            h_edge = edge_conv(h_edge, hypergraph)
+            project = layer > 0 or not projected
+            h_node = node_conv(h_node, edge_index, weight, project)
+            h_edge = edge_conv(h_edge, hypergraph, project)
             if layer < last:
                 h_node, h_edge = torch.relu(h_node), torch.relu(h_edge)
                 weight = self.weight_convs[layer](h_edge, hypergraph)

@@ -33,7 +33,7 @@ def graph_ids(graph: Data) -> tuple[Tensor, Tensor, int]:
     """
     node_graph = getattr(graph, "batch", None)
     if node_graph is None:
-        node_graph = torch.zeros(graph.num_nodes, dtype=torch.long, device=graph.x.device)
+        node_graph = torch.zeros(graph.num_nodes, dtype=torch.long, device=graph.edge_index.device)
     num_graphs = int(getattr(graph, "num_graphs", 1))
     return node_graph, node_graph[graph.edge_index[0]], num_graphs
 
@@ -148,7 +148,7 @@ class HMGDM(nn.Module):
         graph: Data,
         x: Tensor,
         edge_attr: Tensor,
-        pairs: tuple[Tensor, Tensor] | None = None,
+        first: Tensor | None = None,
         standardise: bool = False,
     ) -> tuple[Tensor, Tensor]:
         """Input embeddings of node and edge features laid out like ``graph``.
@@ -159,18 +159,18 @@ class HMGDM(nn.Module):
             Provides ``edge_index``, ``pos`` and the graph ids.
         x : Tensor, shape (N, F)
             Node features (possibly noised).
-        edge_attr : Tensor, shape (E, F), or (P, F) with ``pairs``
+        edge_attr : Tensor, shape (E, F), or (P, F) with ``first``
             Edge features (possibly noised).
-        pairs : tuple of Tensor, optional
-            :func:`pair_rows` of ``graph.edge_index`` when ``edge_attr`` holds only the rows ``first``: each pair
-            is embedded once and copied to both directions (valid without index RoPE, whose angle differs).
+        first : Tensor, shape (P,), int64, optional
+            The edges whose rows ``edge_attr`` holds, e.g. one per undirected pair (:func:`pair_rows`): only these
+            are embedded (one row per pair is enough without index RoPE, whose angle differs per direction).
         standardise : bool
             ``x`` and ``edge_attr`` are in the data's units: apply the stored standardisation (when the model has
             it) inside the embeddings.
 
         Returns
         -------
-        Tensor, shape (N, D), and Tensor, shape (E, D)
+        Tensor, shape (N, D), and Tensor, shape (E, D) or (P, D) with ``first``
         """
         node_graph, edge_graph, num_graphs = graph_ids(graph)
         pos = getattr(graph, "pos", None)
@@ -182,15 +182,11 @@ class HMGDM(nn.Module):
         h_node = self.node_embedding(x, index_in_graph(node_graph, num_graphs), pos, node_stats)
         if self.edge_embedding is None:
             # Without the edge branch the edge features are never read; the encoder and decoder ignore these rows.
-            return h_node, h_node.new_zeros((graph.edge_index.shape[1], self.config.embed_dim))
-        if pairs is None:
-            return h_node, self.edge_embedding(
-                edge_attr, index_in_graph(edge_graph, num_graphs), _edge_centroids(pos, graph.edge_index), edge_stats
-            )
-        first, inverse = pairs
-        index = index_in_graph(edge_graph, num_graphs)[first]
-        centroids = _edge_centroids(pos, graph.edge_index[:, first])
-        return h_node, self.edge_embedding(edge_attr, index, centroids, edge_stats)[inverse]
+            return h_node, h_node.new_zeros((edge_attr.shape[0], self.config.embed_dim))
+        index, edge_index = index_in_graph(edge_graph, num_graphs), graph.edge_index
+        if first is not None:
+            index, edge_index = index[first], edge_index[:, first]
+        return h_node, self.edge_embedding(edge_attr, index, _edge_centroids(pos, edge_index), edge_stats)
 
     def unstandardise(self, rows: Tensor, kind: str) -> Tensor:
         """Map standardised ``node`` or ``edge`` feature rows (M, F) back to the data's units."""
@@ -199,7 +195,12 @@ class HMGDM(nn.Module):
         return rows * getattr(self, f"{kind}_std") + getattr(self, f"{kind}_mean")
 
     def encode_embedded(
-        self, h_node: Tensor, h_edge: Tensor, edge_index: Tensor, mask: EntityMask, paired: bool = False
+        self,
+        h_node: Tensor,
+        h_edge: Tensor,
+        edge_index: Tensor,
+        mask: EntityMask,
+        pairs: tuple[Tensor, Tensor] | None = None,
     ) -> EncoderOutput:
         """Run E_L on the entities that ``mask`` lets it see (rows in ascending entity order).
 
@@ -207,15 +208,17 @@ class HMGDM(nn.Module):
         ----------
         h_node : Tensor, shape (N, D)
             Embedded node features.
-        h_edge : Tensor, shape (E, D)
+        h_edge : Tensor, shape (E, D), or (P, D) with ``pairs``
             Embedded edge features.
         edge_index : Tensor, shape (2, E), int64
             All edges.
         mask : EntityMask
             Which nodes and edges are encoded.
-        paired : bool
-            Both directions of every encoded pair have equal rows of ``h_edge``: the encoder's edge branch then
-            runs once per pair (:class:`~hmgdm_core.model.encoder.GraphEncoder`).
+        pairs : tuple of Tensor, optional
+            :func:`pair_rows` of ``edge_index`` when ``h_edge`` holds one row per pair (the rows ``first``),
+            i.e. both directions read the same row. Where ``mask`` encodes both directions of every pair or
+            neither, the encoder's edge branch then runs once per pair
+            (:class:`~hmgdm_core.model.encoder.GraphEncoder`).
 
         Returns
         -------
@@ -226,26 +229,41 @@ class HMGDM(nn.Module):
         local = torch.full((h_node.shape[0],), -1, dtype=torch.long, device=h_node.device)
         local[nodes] = torch.arange(nodes.numel(), device=h_node.device)
         local_edges = local[edge_index[:, edges]]
-        pairs = pair_rows(local_edges) if paired and self.encoder.edge_branch else None
-        return self.encoder(h_node[nodes], h_edge[edges], local_edges, pairs)
+        if pairs is not None:
+            first, inverse = pairs
+            kept = mask.edge_encoded[first]
+            if self.encoder.edge_branch and torch.equal(kept[inverse], mask.edge_encoded):
+                # The encoded pairs' rows, and where each encoded edge finds its pair among them.
+                edge_row = torch.cumsum(mask.edge_encoded.long(), 0) - 1
+                pair_row = torch.cumsum(kept.long(), 0) - 1
+                local_pairs = (edge_row[first[kept]], pair_row[inverse[edges]])
+                return self.encoder(h_node[nodes], h_edge[kept], local_edges, local_pairs)
+            h_edge = h_edge[inverse]
+        return self.encoder(h_node[nodes], h_edge[edges], local_edges)
+
+    def check_feature_width(self, width: int) -> None:
+        """Raise :class:`InputError` unless graphs with ``width`` numbers per entity are what the model reads."""
+        if width != self.config.feature_dim:
+            raise InputError(
+                f"the graphs hold {width} numbers per entity but the model reads {self.config.feature_dim}: "
+                "embed the graphs the checkpoint was trained on (window size, raw windows or the latents of its "
+                "entity VAE)"
+            )
 
     def encode(self, graph: Data, mask: EntityMask) -> EncoderOutput:
         """Encode the clean features of a graph or batch (no noise); with :func:`no_mask`, the embedding pass.
 
         Features are in the data's units: with ``standardise_inputs`` the stored statistics are applied here.
         """
-        if graph.x.shape[1] != self.config.feature_dim:
-            raise InputError(
-                f"the graphs hold {graph.x.shape[1]} numbers per entity but the model reads "
-                f"{self.config.feature_dim}: embed the graphs the checkpoint was trained on (window size, raw "
-                "windows or the latents of its entity VAE)"
-            )
+        self.check_feature_width(graph.x.shape[1])
         # Both directions of a pair carry the same clean window (graph contract), so each pair is embedded once:
         # half the cost of the largest product of the pass, the (E, F) × (F, D) edge projection.
         pairs = None if self.config.index_rope else pair_rows(graph.edge_index)
-        edge_attr = graph.edge_attr if pairs is None else graph.edge_attr[pairs[0]]
-        h_node, h_edge = self.embed_inputs(graph, graph.x, edge_attr, pairs, standardise=True)
-        return self.encode_embedded(h_node, h_edge, graph.edge_index, mask, paired=not self.config.index_rope)
+        if pairs is None:
+            h_node, h_edge = self.embed_inputs(graph, graph.x, graph.edge_attr, standardise=True)
+        else:
+            h_node, h_edge = self.embed_inputs(graph, graph.x, graph.edge_attr[pairs[0]], pairs[0], standardise=True)
+        return self.encode_embedded(h_node, h_edge, graph.edge_index, mask, pairs)
 
     def forward(
         self,
@@ -293,8 +311,10 @@ class HMGDM(nn.Module):
             if self.config.pair_tokens and self.edge_embedding is not None
             else None
         )
-        edge_inputs = edge_attr_t if pairs is None else edge_attr_t[pairs[0]]
-        h_node, h_edge = self.embed_inputs(graph, x_t, edge_inputs, pairs)
+        if pairs is None:
+            h_node, h_edge = self.embed_inputs(graph, x_t, edge_attr_t)
+        else:
+            h_node, h_edge = self.embed_inputs(graph, x_t, edge_attr_t[pairs[0]], pairs[0])
         enc_node, enc_edge = h_node, h_edge
         seen_target = (mask.node_encoded & mask.node_target).nonzero().squeeze(1)
         if seen_target.numel() and not mask.hide_targets:
@@ -307,13 +327,20 @@ class HMGDM(nn.Module):
             # ``context`` mode: targets keep their place in the graph but show the encoder only a mask token.
             enc_node = enc_node.index_put((mask.node_target,), self.encoder_node_token.to(enc_node.dtype))
             if self.edge_embedding is not None:
-                enc_edge = enc_edge.index_put((mask.edge_target,), self.encoder_edge_token.to(enc_edge.dtype))
-        # The encoder's edge rows are equal per pair unless it reads noised targets (``official``) or index RoPE
-        # rotates the two directions by different angles.
-        paired = not self.config.index_rope and (
-            mask.hide_targets or not bool((mask.edge_encoded & mask.edge_target).any())
-        )
-        encoded = self.encode_embedded(enc_node, enc_edge, graph.edge_index, mask, paired=paired)
+                targets = mask.edge_target if pairs is None else mask.edge_target[pairs[0]]
+                enc_edge = enc_edge.index_put((targets,), self.encoder_edge_token.to(enc_edge.dtype))
+        encoder_pairs = pairs
+        # Directed decoder tokens: the encoder's edge rows are still equal per pair unless index RoPE rotates the
+        # two directions by different angles or the encoder reads noised targets (``official``).
+        if (
+            pairs is None
+            and not self.config.index_rope
+            and (mask.hide_targets or not bool((mask.edge_encoded & mask.edge_target).any()))
+        ):
+            encoder_pairs = pair_rows(graph.edge_index)
+            if encoder_pairs is not None:
+                enc_edge = enc_edge[encoder_pairs[0]]
+        encoded = self.encode_embedded(enc_node, enc_edge, graph.edge_index, mask, encoder_pairs)
         node_z, edge_z = encoded.node_mu, encoded.edge_mu
         if latent_noise is not None:
             node_z = node_z + torch.exp(0.5 * encoded.node_logvar) * latent_noise[0]
@@ -325,7 +352,6 @@ class HMGDM(nn.Module):
         else:
             # The encoder's row of each context pair's first direction.
             edge_rows = (torch.cumsum(mask.edge_encoded.long(), 0) - 1)[pairs[0][index.edge_context]]
-            h_edge = h_edge[pairs[0]]
         node, edge = self.decoder(h_node, h_edge, t, encoded, node_z, edge_z, (node_rows, edge_rows), index)
         if pairs is not None:
             edge = expand_pairs(edge, mask.edge_target, pairs)

@@ -113,6 +113,9 @@ class MeanHypergraphConv(HypergraphConv):
     (``docs/benchmarks.md``). The same function up to float rounding (tested against PyG's forward).
     """
 
-    def forward(self, x: Tensor, hypergraph: DualHypergraph) -> Tensor:  # type: ignore[override]
-        """Map dual-node features (E, in_channels) to (E, out_channels)."""
-        return hypergraph.mean(self.lin(x)) + self.bias
+    def forward(self, x: Tensor, hypergraph: DualHypergraph, project: bool = True) -> Tensor:  # type: ignore[override]
+        """Map dual-node features (E, in_channels) to (E, out_channels).
+
+        Without ``project``, ``x`` holds the rows ``self.lin`` already made, (E, out_channels).
+        """
+        return hypergraph.mean(self.lin(x) if project else x) + self.bias
