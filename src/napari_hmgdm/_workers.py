@@ -158,6 +158,8 @@ class PatchRequest:
     """Pre-trained H-MGDM checkpoint."""
     vae_path: Path | None = None
     """Entity VAE of a latent checkpoint; default: the ``vae.pt`` beside the checkpoint, if any."""
+    measurements: bool = False
+    """Append each patch's pooled entity measurements to its vector (the hybrid features)."""
 
 
 @dataclass(frozen=True)
@@ -167,11 +169,14 @@ class PatchEmbedding:
     grid: PatchGrid
     """The patches (row-major)."""
     embeddings: np.ndarray
-    """(P, D) float32 patch vectors (:func:`hmgdm_core.embed.embed_dataset`)."""
+    """(P, D) float32 patch vectors (:func:`hmgdm_core.embed.embed_dataset`), followed by the pooled entity
+    measurements (:func:`hmgdm_core.downstream.pooled_measurements`) when they were asked for."""
     graphs: list[EntityGraph]
     """The patch graphs (pixel windows), row-major like the grid; fine-tuning starts from them."""
     vae_path: Path | None
     """The entity VAE the model reads latents of; ``None`` in raw mode."""
+    measurement_columns: int = 0
+    """How many of the last columns of ``embeddings`` are pooled measurements (0: none)."""
 
 
 def patch_embedding_job(request: PatchRequest) -> Generator[tuple[str, int, int], None, PatchEmbedding]:
@@ -181,6 +186,7 @@ def patch_embedding_job(request: PatchRequest) -> Generator[tuple[str, int, int]
     -------
     PatchEmbedding
     """
+    from hmgdm_core.downstream import pooled_measurements
     from hmgdm_core.embed import embed_dataset
     from hmgdm_core.graph import graph_from_image
     from hmgdm_core.train import load_checkpoint
@@ -198,8 +204,9 @@ def patch_embedding_job(request: PatchRequest) -> Generator[tuple[str, int, int]
         graphs.append(graph_from_image(patch, mpp, graph_config, sub))
         yield "graphs", index + 1, len(grid)
     yield "embedding", len(grid), len(grid)
-    return PatchEmbedding(grid, embed_dataset(model, inputs.graphs(graphs), device="cpu").patch, graphs,
-                          inputs.vae_path)
+    features = embed_dataset(model, inputs.graphs(graphs), device="cpu").patch
+    measured = pooled_measurements(graphs) if request.measurements else np.zeros((len(graphs), 0), np.float32)
+    return PatchEmbedding(grid, np.hstack([features, measured]), graphs, inputs.vae_path, measured.shape[1])
 
 
 @dataclass(frozen=True)

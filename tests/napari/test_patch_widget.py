@@ -7,6 +7,8 @@ import tifffile
 from napari.layers import Image, Labels, Points
 from napari.utils.colormaps import AVAILABLE_COLORMAPS
 
+from hmgdm_core.downstream import pooled_measurements
+from hmgdm_core.train import load_checkpoint
 from napari_hmgdm._widgets.patch_widget import ATTENTION, MARKS, PatchWidget
 
 
@@ -66,6 +68,31 @@ def test_clusters_and_few_click_classifier(qtbot, slide_viewer, roi_box, checkpo
     assert len(rows) == 9 and {"class_name", "p_tumour", "p_stroma"} <= set(rows[0])
 
     _check_attention(qtbot, widget, image)
+
+
+def test_measurements_box_appends_the_pooled_measurements(qtbot, slide_viewer, checkpoint):
+    viewer, image, shapes = slide_viewer
+    widget = PatchWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.picker.image.value = image
+    widget.picker.shapes.value = shapes
+    widget.checkpoint.value = str(checkpoint)
+    widget.patch_size.value = 64
+    assert not widget.measurements.value
+    widget.measurements.native.click()  # as a person ticks it
+    assert widget.measurements.value
+    widget.embed_button.native.click()
+    qtbot.waitUntil(lambda: widget.result is not None and widget._worker is None, timeout=120_000)
+    result = widget.result
+    measured = pooled_measurements(result.graphs)
+    width = 4 * load_checkpoint(checkpoint).config.model.hidden_dim
+    assert result.measurement_columns == measured.shape[1] > 0
+    assert result.embeddings.shape == (len(result.grid), width + measured.shape[1])
+    np.testing.assert_array_equal(result.embeddings[:, width:], measured)
+    assert f"the last {measured.shape[1]} pooled measurements" in widget.status.value
+    widget.clusters.value = 3
+    widget.cluster_button.native.click()
+    assert len(np.unique(viewer.layers["patch clusters"].data)) >= 3  # background 0 and at least two clusters
 
 
 def test_clusters_before_embedding_is_a_clear_message(slide_viewer):

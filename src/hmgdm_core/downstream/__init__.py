@@ -7,6 +7,8 @@
 * :mod:`~hmgdm_core.downstream.survival`: attention-MIL Cox models on bags of patch embeddings,
   c-index and Kaplan–Meier analysis (``hmgdm survival``).
 * :mod:`~hmgdm_core.downstream.inputs`: the ``.npz`` file formats the CLI reads.
+* :mod:`~hmgdm_core.downstream.measurement_features`: hand-crafted patch features, each graph's entity
+  measurements pooled (the representation benchmark's baseline; appended to embeddings, the hybrid features).
 """
 
 from hmgdm_core.downstream.classify import ClassifyConfig, classify_embeddings, make_probe
@@ -29,6 +31,7 @@ from hmgdm_core.downstream.inputs import (
     save_classification_npz,
     save_survival_npz,
 )
+from hmgdm_core.downstream.measurement_features import pooled_measurements
 from hmgdm_core.downstream.metrics import FoldMetrics, MeanStd
 from hmgdm_core.downstream.pooling import GatedAttentionPooling
 from hmgdm_core.downstream.pretrained_encoder import PretrainedEncoder, pretrained_classifier
@@ -60,6 +63,7 @@ __all__ = [
     "load_classification_npz",
     "load_survival_npz",
     "make_probe",
+    "pooled_measurements",
     "predict_graphs",
     "pretrained_classifier",
     "save_classification_npz",

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import ComboBox, FileEdit, LineEdit, ProgressBar, PushButton, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, FileEdit, LineEdit, ProgressBar, PushButton, SpinBox
 from napari.layers import Layer
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
@@ -63,6 +63,13 @@ class PatchWidget(ScrollingDock):
         self.kind.tooltip = "Use the entities the model was trained on."
         self.patch_size = SpinBox(value=128, min=32, max=2048, step=16, label="patch size (px)")
         self.patch_size.tooltip = "Side of the square patches, in read pixels (at the resolution above)."
+        self.measurements = CheckBox(value=False, text="add entity measurements")
+        self.measurements.tooltip = (
+            "Append each patch's mean and spread of its entities' colour, size and shape measurements to its "
+            "embedding, for the clusters and the classifier. On Kather 2016 (slide-grouped linear probe) the two "
+            "together gave macro-F1 69.6 % against 63.6 % for the bundled model's embeddings alone and 67.9 % for "
+            "the measurements alone (benchmarks/representation.py)."
+        )
         self.embed_button = PushButton(text="Embed patches")
         self.progress = ProgressBar(min=0, max=1, value=0, label="progress")
         self.clusters = SpinBox(value=4, min=2, max=32, label="clusters")
@@ -85,7 +92,8 @@ class PatchWidget(ScrollingDock):
         self.legend = Legend()
         self.status = StatusLine()
         super().__init__([
-            self.picker, self.checkpoint, self.vae, self.kind, self.patch_size, self.embed_button, self.progress,
+            self.picker, self.checkpoint, self.vae, self.kind, self.patch_size, self.measurements, self.embed_button,
+            self.progress,
             self.clusters, self.cluster_button, self.class_names, self.mark_class, self.probe_button,
             self.heatmap_class, self.epochs, self.finetune_button, self.save_button, self.status, self.legend,
         ])  # fmt: skip
@@ -129,6 +137,7 @@ class PatchWidget(ScrollingDock):
                 GraphConfig(kind=self.kind.value),
                 checkpoint,
                 chosen_vae(self.vae),
+                bool(self.measurements.value),
             )
         except (InputError, ValueError) as err:
             self.status.error(str(err))  # in red where the user looks; no toast left behind
@@ -157,7 +166,10 @@ class PatchWidget(ScrollingDock):
     def _on_embedded(self, result: PatchEmbedding) -> None:
         self.result = result
         self.probabilities = None
-        self.status.value = f"{len(result.grid)} patches embedded ({result.embeddings.shape[1]} numbers each)."
+        numbers = f"{result.embeddings.shape[1]} numbers each"
+        if result.measurement_columns:
+            numbers += f", the last {result.measurement_columns} pooled measurements"
+        self.status.value = f"{len(result.grid)} patches embedded ({numbers})."
         if MARKS not in self._viewer.layers:
             marks = self._viewer.add_points(
                 np.zeros((0, 2)),
