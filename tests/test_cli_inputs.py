@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from hmgdm_core.downstream import classify_embeddings
+from hmgdm_core.downstream import classify_embeddings, pooled_measurements
 from hmgdm_core.errors import DownstreamError, InputError
 from hmgdm_core.graph import GraphDataset
 from hmgdm_core.train import PretrainConfig, drain, load_checkpoint, pretrain
@@ -104,6 +104,33 @@ def test_embed_pool_gives_one_row_per_dataset(tmp_path, small_patch_graphs):
         assert list(mean["names"]) == ["a", "b"]
     result = hmgdm("embed", tmp_path / "run", *datasets, "--out", tmp_path / "folder", "--pool", "mean", status=2)
     assert "--pool writes one row per dataset into one file" in result.stderr
+
+
+def test_embed_measurements_appends_the_pooled_measurements(tmp_path, small_patch_graphs):
+    GraphDataset.from_graphs(small_patch_graphs).save(tmp_path / "a.pt")
+    config = PretrainConfig.from_json(json.dumps({"model": TINY, "train": {"device": "cpu", "max_steps": 1}}))
+    drain(pretrain(GraphDataset.load(tmp_path / "a.pt"), config, tmp_path / "run"))
+    measured = pooled_measurements(GraphDataset.load(tmp_path / "a.pt"))
+    hmgdm("embed", tmp_path / "run", tmp_path / "a.pt", "--out", tmp_path / "plain.npz")
+    result = hmgdm("embed", tmp_path / "run", tmp_path / "a.pt", "--out", tmp_path / "hybrid.npz", "--measurements")
+    assert f"(the last {measured.shape[1]} pooled measurements)" in result.stdout
+    with np.load(tmp_path / "plain.npz") as plain, np.load(tmp_path / "hybrid.npz") as hybrid:
+        width = plain["embeddings"].shape[1]
+        assert int(hybrid["measurement_columns"]) == measured.shape[1] and "measurement_columns" not in plain.files
+        np.testing.assert_allclose(hybrid["embeddings"][:, :width], plain["embeddings"], rtol=1e-6)
+        np.testing.assert_array_equal(hybrid["embeddings"][:, width:], measured)
+    # A folder of files: a finished file without measurements is redone when they are asked for, then skipped.
+    hmgdm("embed", tmp_path / "run", tmp_path / "a.pt", "--out", tmp_path / "folder")
+    result = hmgdm("embed", tmp_path / "run", tmp_path / "a.pt", "--out", tmp_path / "folder", "--measurements")
+    assert "1 built, 0 already done" in result.stdout
+    with np.load(tmp_path / "folder" / "a.npz") as f:
+        assert f["embeddings"].shape[1] == width + measured.shape[1]
+    result = hmgdm("embed", tmp_path / "run", tmp_path / "a.pt", "--out", tmp_path / "folder", "--measurements")
+    assert "0 built, 1 already done" in result.stdout
+    result = hmgdm("embed", tmp_path / "run", tmp_path / "a.pt", "--out", tmp_path / "pooled.npz", "--pool", "mean",
+                   "--measurements")
+    with np.load(tmp_path / "pooled.npz") as f:
+        np.testing.assert_allclose(f["embeddings"][0, width:], measured.mean(0), rtol=1e-5)
 
 
 def test_export_refuses_an_existing_file_or_a_folder(tmp_path, sample_svs):

@@ -76,7 +76,8 @@ def load_embedder(checkpoint: str | Path) -> tuple[HMGDM, ModelInputs | None, Pa
 
 
 def embedding_arrays(model: HMGDM, dataset: GraphDataset, batch_size: int = 32, device: str = "auto",
-                     progress: StageProgress | None = None, inputs: ModelInputs | None = None) -> dict[str, np.ndarray]:
+                     progress: StageProgress | None = None, inputs: ModelInputs | None = None,
+                     measurements: bool = False) -> dict[str, np.ndarray]:
     """The arrays written for one dataset.
 
     Parameters
@@ -94,15 +95,20 @@ def embedding_arrays(model: HMGDM, dataset: GraphDataset, batch_size: int = 32, 
     inputs : ModelInputs, optional
         The entity VAE of a latent checkpoint (:func:`load_embedder`); the pixel graphs are mapped
         to its latents first.
+    measurements : bool
+        Append each graph's pooled entity measurements (:func:`~hmgdm_core.downstream.pooled_measurements`)
+        to its patch vector: the hybrid features.
 
     Returns
     -------
     dict
-        ``embeddings`` (G, 4H) float32 patch vectors; ``boxes`` (G, 4) int64 level-0 ``(y, x,
+        ``embeddings`` (G, 4H) float32 patch vectors, (G, 4H + 2M + 2K) with ``measurements``, which also
+        writes ``measurement_columns`` (the number of appended columns); ``boxes`` (G, 4) int64 level-0 ``(y, x,
         height, width)`` of each patch; ``labels`` (G,) int64 and ``groups`` (G,) str when every
         graph has them (the input of ``hmgdm classify``), and ``label_names`` (G,) str, the class name of
         each label, when every graph has one.
     """
+    from hmgdm_core.downstream import pooled_measurements
     from hmgdm_core.embed import embed_dataset
 
     graphs = inputs.graphs(dataset) if inputs is not None else dataset
@@ -113,6 +119,10 @@ def embedding_arrays(model: HMGDM, dataset: GraphDataset, batch_size: int = 32, 
         "embeddings": embedding.patch,
         "boxes": np.array([[r["y"], r["x"], r["height"], r["width"]] for r in regions], dtype=np.int64).reshape(-1, 4),
     }
+    if measurements:
+        measured = pooled_measurements(dataset)
+        arrays["embeddings"] = np.hstack([embedding.patch, measured.reshape(len(dataset), -1)])
+        arrays["measurement_columns"] = np.array(arrays["embeddings"].shape[1] - embedding.patch.shape[1])
     labels, groups = dataset.labels, dataset.groups
     if len(dataset) and (labels >= 0).all():
         arrays["labels"] = labels
@@ -124,13 +134,13 @@ def embedding_arrays(model: HMGDM, dataset: GraphDataset, batch_size: int = 32, 
     return arrays
 
 
-def _finished(path: Path, checkpoint: str) -> int | None:
-    """Rows of an embedding file made with ``checkpoint``, None when missing, unreadable or from another one."""
+def _finished(path: Path, checkpoint: str, measurements: bool) -> int | None:
+    """Rows of a file made with ``checkpoint`` and ``measurements``; None when missing, unreadable or not so made."""
     if not path.is_file():
         return None
     try:
         with np.load(path) as f:
-            if str(f["checkpoint"]) != checkpoint:
+            if str(f["checkpoint"]) != checkpoint or ("measurement_columns" in f.files) != measurements:
                 return None
             return int(f["embeddings"].shape[0])
     except (OSError, KeyError, ValueError, EOFError):
@@ -147,6 +157,7 @@ def embed_datasets(
     overwrite: bool = False,
     items: Sequence[SlideItem] | None = None,
     progress: StageProgress | None = None,
+    measurements: bool = False,
 ) -> list[ItemResult]:
     """Embed every dataset with one checkpoint into ``out_dir/<dataset stem>.npz``.
 
@@ -172,6 +183,9 @@ def embed_datasets(
         The slide item of each dataset, recorded in the manifest.
     progress : callable, optional
         ``progress('datasets', done, total)`` after each dataset, ``progress('graphs', done, total)`` within one.
+    measurements : bool
+        Append the pooled entity measurements to every patch vector (:func:`embedding_arrays`); a file made
+        without them is redone, and the other way round.
 
     Returns
     -------
@@ -188,12 +202,14 @@ def embed_datasets(
     for done, source in enumerate(map(Path, datasets), start=1):
         item = items[done - 1] if items is not None else None
         target = out / f"{source.stem}.npz"
-        count = None if overwrite else _finished(target, key)
+        count = None if overwrite else _finished(target, key, measurements)
         if count is not None:
             results.append(ItemResult(source.stem, source, "skipped", target, count, item=item))
         else:
             try:
-                arrays = embedding_arrays(model, GraphDataset.load(source), batch_size, device, progress, inputs)
+                arrays = embedding_arrays(
+                    model, GraphDataset.load(source), batch_size, device, progress, inputs, measurements
+                )
                 with atomic_path(target) as temporary, temporary.open("wb") as fh:
                     np.savez(fh, checkpoint=np.array(key), **arrays)
                 results.append(ItemResult(source.stem, source, "built", target, len(arrays["embeddings"]), item=item))

@@ -87,21 +87,26 @@ def _embed(args: argparse.Namespace) -> int:
         if one_file and args.pool:  # one row per image or slide (one dataset file each)
             model, inputs, _ = load_embedder(args.checkpoint)
             arrays = stack_rows([pool_patches(embedding_arrays(model, GraphDataset.load(f), args.batch_size,
-                                                               args.device, bars, inputs), args.pool, f.stem)
+                                                               args.device, bars, inputs, args.measurements),
+                                              args.pool, f.stem)
                                  for f in files])
         elif one_file:  # all datasets in one file, e.g. the input of `hmgdm classify`
             model, inputs, _ = load_embedder(args.checkpoint)
             dataset = GraphDataset([r for f in files for r in GraphDataset.load(f).records])
-            arrays = embedding_arrays(model, dataset, args.batch_size, args.device, bars, inputs)
+            arrays = embedding_arrays(model, dataset, args.batch_size, args.device, bars, inputs, args.measurements)
         else:
             results = embed_datasets(args.checkpoint, files, args.out, batch_size=args.batch_size,
-                                     device=args.device, overwrite=args.overwrite, progress=bars)
+                                     device=args.device, overwrite=args.overwrite, progress=bars,
+                                     measurements=args.measurements)
     if one_file:
         with atomic_path(args.out) as temporary, temporary.open("wb") as fh:
             np.savez(fh, **arrays)
         ready = " with labels and groups (ready for `hmgdm classify`)" if {"labels", "groups"} <= set(arrays) else ""
         shape = arrays["embeddings"].shape
-        print(f"{shape[0]} embeddings of {shape[1]} numbers written to {args.out}{ready}")
+        measured = " (with pooled measurements)" if args.measurements else ""
+        if "measurement_columns" in arrays:
+            measured = f" (the last {int(arrays['measurement_columns'])} pooled measurements)"
+        print(f"{shape[0]} embeddings of {shape[1]} numbers{measured} written to {args.out}{ready}")
         return 0
     print(f"embeddings and embeddings.csv in {args.out}")
     return _summary(results, "datasets")
@@ -170,6 +175,9 @@ def add_embed(sub: argparse._SubParsersAction) -> None:
     embed.add_argument("--pool", choices=("mean", "max"), default=None,
                        help="one row per dataset file (a slide or image): the mean or maximum of its patch "
                             "embeddings, with its label where all its patches share one (needs a .npz --out)")
+    embed.add_argument("--measurements", action="store_true",
+                       help="append each patch's pooled entity measurements (mean and std of its nodes' and edges' "
+                            "colour, size and shape) to its embedding: the hybrid features")
     embed.set_defaults(func=_embed)
 
 
