@@ -32,9 +32,9 @@ def folded_input_maps(model: HMGDM) -> FoldedMaps | None:
 
     .. math:: \Theta_0 (W_p (W_i (x - m) / s + b_i) + b_p) = A x + c.
 
-    Applying :math:`A` (H × F) costs half the (F → D) input projection alone and saves the other two products;
-    the result is the same up to float rounding. Making :math:`A` costs about as much as projecting a few
-    hundred rows, so it is made once per model state, not per batch.
+    Applying :math:`A` (H × F) costs H/D of the (F → D) input projection alone (half in every preset) and saves
+    the other two products; the result is the same up to float rounding. Making :math:`A` costs about as much as
+    projecting a few hundred rows, so it is made once per model state, not per batch.
 
     Parameters
     ----------
@@ -45,7 +45,8 @@ def folded_input_maps(model: HMGDM) -> FoldedMaps | None:
     -------
     tuple or None
         ``(A, c)`` for nodes, then for edges: (H, F) and (H,) tensors; ``None`` when the model has input
-        LayerNorm, index RoPE or the centroid code (not linear in the features), or no edge branch.
+        LayerNorm or index RoPE (not affine in the features), the centroid code (added between the maps), or
+        no edge branch.
     """
     config = model.config
     if not config.edge_branch or config.input_layernorm or config.index_rope or config.centroid_encoding:
