@@ -121,7 +121,7 @@ def embedding_arrays(model: HMGDM, dataset: GraphDataset, batch_size: int = 32, 
     }
     if measurements:
         measured = pooled_measurements(dataset)
-        arrays["embeddings"] = np.hstack([embedding.patch, measured.reshape(len(dataset), -1)])
+        arrays["embeddings"] = np.hstack([embedding.patch, measured])
         arrays["measurement_columns"] = np.array(arrays["embeddings"].shape[1] - embedding.patch.shape[1])
     labels, groups = dataset.labels, dataset.groups
     if len(dataset) and (labels >= 0).all():
