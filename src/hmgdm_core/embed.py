@@ -94,6 +94,9 @@ def _embed_graphs(
 def embed_graph(model: HMGDM, graph: Data, readout: Readout = "mu") -> GraphEmbedding:
     """Embed one graph (on the model's device).
 
+    For many graphs use :func:`embed_dataset`: it folds the model's input maps once
+    (:func:`~hmgdm_core.model.inference.folded_input_maps`), where this call folds them for its one graph.
+
     Parameters
     ----------
     model : HMGDM

@@ -12,15 +12,22 @@ from hmgdm_core.train import load_checkpoint
 from napari_hmgdm._widgets.patch_widget import ATTENTION, MARKS, PatchWidget
 
 
-def test_clusters_and_few_click_classifier(qtbot, slide_viewer, roi_box, checkpoint, tmp_path):
+def docked_widget(slide_viewer, checkpoint) -> PatchWidget:
+    """The widget docked on the viewer with the slide, the drawn region, the checkpoint and 64-px patches."""
     viewer, image, shapes = slide_viewer
-    _, mpp = roi_box
     widget = PatchWidget(viewer)
     viewer.window.add_dock_widget(widget)
     widget.picker.image.value = image
     widget.picker.shapes.value = shapes
     widget.checkpoint.value = str(checkpoint)
     widget.patch_size.value = 64
+    return widget
+
+
+def test_clusters_and_few_click_classifier(qtbot, slide_viewer, roi_box, checkpoint, tmp_path):
+    viewer, image, _ = slide_viewer
+    _, mpp = roi_box
+    widget = docked_widget(slide_viewer, checkpoint)
     widget.embed_button.native.click()
     qtbot.waitUntil(lambda: widget.result is not None and widget._worker is None, timeout=120_000)
     grid = widget.result.grid
@@ -71,13 +78,8 @@ def test_clusters_and_few_click_classifier(qtbot, slide_viewer, roi_box, checkpo
 
 
 def test_measurements_box_appends_the_pooled_measurements(qtbot, slide_viewer, checkpoint):
-    viewer, image, shapes = slide_viewer
-    widget = PatchWidget(viewer)
-    viewer.window.add_dock_widget(widget)
-    widget.picker.image.value = image
-    widget.picker.shapes.value = shapes
-    widget.checkpoint.value = str(checkpoint)
-    widget.patch_size.value = 64
+    viewer = slide_viewer[0]
+    widget = docked_widget(slide_viewer, checkpoint)
     assert not widget.measurements.value
     widget.measurements.native.click()  # as a person ticks it
     assert widget.measurements.value
