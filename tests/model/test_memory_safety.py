@@ -187,4 +187,7 @@ def test_fine_tuning_in_budgeted_passes_takes_the_one_pass_step():
     (whole, whole_loss), (split, split_loss) = states
     assert split_loss == pytest.approx(whole_loss, rel=1e-5)
     for name in whole:
-        torch.testing.assert_close(split[name], whole[name], rtol=1e-4, atol=1e-5, msg=name)
+        # The attention score's bias has an exact gradient of 0 (a softmax ignores a shared shift): Adam scales
+        # its float rounding noise up to steps of about lr / 10, so it only stays within lr per step.
+        atol = 2 * config.lr if name == "pool.score.bias" else 1e-5
+        torch.testing.assert_close(split[name], whole[name], rtol=1e-4, atol=atol, msg=name)

@@ -41,8 +41,17 @@ def _finetune(args: argparse.Namespace) -> None:
         device=args.device,
     )
     model = state.model.cpu()
+    head = "the paper's head (raw node latents)" if args.paper_head else "standardised node and edge latents"
+    ours = not args.paper_head
     # pretrained_classifier copies the model, so every fold starts from the pre-trained weights.
-    report = finetune_cv(lambda classes: pretrained_classifier(model, classes), graphs, labels, groups, config)
+    report = finetune_cv(
+        lambda classes: pretrained_classifier(model, classes, standardise=ours, edge_context=ours),
+        graphs,
+        labels,
+        groups,
+        config,
+        f"fine-tuned gated-attention classifier, {head}",
+    )
     print(report.to_markdown())
     _write_report(report.to_json(), args.out)
 
@@ -63,6 +72,12 @@ def add_finetune(sub: argparse._SubParsersAction) -> None:
     finetune.add_argument("--epochs", type=int, default=100, help="epochs per fold (the best validation loss wins)")
     finetune.add_argument("--batch-size", type=int, default=128, help="graphs per optimiser step")
     finetune.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate")
+    finetune.add_argument(
+        "--paper-head",
+        action="store_true",
+        help="the paper's head: node latents as they are (default: with their edges' mean latent, standardised on "
+        "the training graphs)",
+    )
     finetune.add_argument("--seed", type=int, default=0, help="seed of the folds' initialisation and shuffling")
     finetune.add_argument("--device", default="cpu", help="cpu, cuda, cuda:<i> or mps")
     finetune.add_argument("--out", default=None, help="write the JSON report here")

@@ -111,7 +111,8 @@ def iter_finetune(
     Parameters
     ----------
     model : GraphClassifier
-        Trained in place (encoder and head), moved to ``config.device``.
+        Trained in place (encoder and head), moved to ``config.device``. A :class:`PretrainedEncoder` that
+        standardises its latents and has no statistics yet is first fitted on ``train_graphs``.
     train_graphs, val_graphs : sequence of Data
         Graphs collated with :meth:`Batch.from_data_list` and passed to the encoder.
     train_labels, val_labels : np.ndarray, shape (n_train,) and (n_val,), int
@@ -142,6 +143,9 @@ def iter_finetune(
     best_loss, best_epoch, best_state = float("inf"), -1, None
     encoder = model.encoder.model.config if isinstance(model.encoder, PretrainedEncoder) else None
     budget = budget_bytes(config.memory_gb, torch.device(device))
+    if isinstance(model.encoder, PretrainedEncoder) and model.encoder.standardise and not model.encoder.fitted:
+        # Once, with the weights fine-tuning starts from; a model trained further keeps the statistics it has.
+        model.encoder.fit_standardisation(train_graphs, config.batch_size, device, config.memory_gb)
     for epoch in range(config.epochs):
         model.train()
         losses = []
@@ -208,6 +212,7 @@ def finetune_cv(
     labels: np.ndarray,
     groups: np.ndarray,
     config: FinetuneConfig | None = None,
+    method: str = "fine-tuned gated-attention classifier",
 ) -> ClassificationReport:
     """Fine-tune a fresh model per grouped fold and report its test metrics.
 
@@ -223,6 +228,8 @@ def finetune_cv(
         Slide or patient of each graph; splits never cross groups, neither test nor validation.
     config : FinetuneConfig, optional
         Defaults to ``FinetuneConfig()``.
+    method : str
+        What the report says was evaluated.
 
     Returns
     -------
@@ -244,5 +251,5 @@ def finetune_cv(
         finetune(model, [graphs[i] for i in fit], codes[fit], [graphs[i] for i in val], codes[val], config)
         proba[test] = predict_graphs(model, [graphs[i] for i in test], config.batch_size, config.device).proba
     return build_report(
-        "fine-tuned gated-attention classifier", asdict(config), codes, class_names, [test for _, test in folds], proba
+        method, asdict(config), codes, class_names, [test for _, test in folds], proba
     )
