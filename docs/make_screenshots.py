@@ -82,7 +82,7 @@ def main() -> None:
         wait(app, lambda: train._worker is None)
         for name in ("nuclei nodes", "nuclei edges"):
             viewer.layers[name].visible = False
-        train.show_mask_schedule()
+        train.mask_schedule.button.native.click()
         viewer.dims.set_current_step(0, 3)
         # On the followed patch (the first one), which fills most of the canvas.
         followed = train.dataset[0].region

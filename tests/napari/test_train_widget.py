@@ -10,7 +10,7 @@ import pytest
 from napari.layers import Labels
 from scipy import ndimage
 
-from hmgdm_core.overlays import MaskScheduleRecorder
+from hmgdm_core.diffusion import DiffusionConfig
 from hmgdm_core.train import load_checkpoint
 from hmgdm_core.vae import VAEFinished
 from napari_hmgdm._widgets.train_widget import LATENT, RAW, SCRATCH, TrainState, TrainWidget
@@ -96,16 +96,17 @@ def test_train_to_the_end_then_save_and_remember_settings(qtbot, widget, tmp_pat
     assert again.model_settings.hidden_dim.value == 32
 
     # The mask schedule of the first patch graph, one frame per recorded step on the dims slider.
-    widget.show_mask_schedule()
+    view = widget.mask_schedule
+    view.button.native.click()
     nodes, edges = widget._viewer.layers["mask schedule nodes"], widget._viewer.layers["mask schedule edges"]
     graph = widget.dataset[0]
-    steps = len(widget._schedule.steps)
+    steps = len(view.schedule.steps)
     assert steps >= 2 and len(nodes.data) == steps * graph.num_nodes
     assert len(edges.data) == steps * graph.edge_index.shape[1]
     per_step = nodes.features["role"].to_numpy().reshape(steps, graph.num_nodes)
     assert ((per_step == "target").sum(axis=1) == int(0.6 * graph.num_nodes)).all()
     widget._viewer.dims.set_current_step(0, 1)
-    assert f"step {widget._schedule.steps[1]}: t = {widget._schedule.t[1]}" in widget.schedule_info.value
+    assert f"step {view.schedule.steps[1]}: t = {view.schedule.t[1]}" in view.info.value
     # On screen: cyan condition nodes and magenta target nodes over the slide.
     for layer in widget._viewer.layers:
         layer.visible = layer.name in ("CMU-1-Small-Region.svs", "mask schedule nodes")
@@ -131,6 +132,9 @@ def test_errors_are_reported_not_raised(widget):
     assert "Draw a rectangle" in widget.status.value
     with pytest.raises(Exception, match="No checkpoint yet"):
         widget.save_checkpoint(widget.out_dir.value / "x.pt")
+    widget.mask_schedule.button.native.click()  # nothing recorded yet: said under the button, no layer added
+    assert "Train first" in widget.mask_schedule.info.value
+    assert not any(layer.name.startswith("mask schedule") for layer in widget._viewer.layers)
 
 
 def test_closing_the_widget_stops_the_run(qtbot, widget):
@@ -147,9 +151,9 @@ def test_closing_the_widget_stops_the_run(qtbot, widget):
 
 def _check_role_labels(widget, graph):
     """The entity Labels of the mask schedule: aligned with the points, recoloured by the dims slider."""
-    viewer, schedule = widget._viewer, widget._schedule
+    viewer, schedule = widget._viewer, widget.mask_schedule.schedule
     entities, nodes = viewer.layers["mask schedule entities"], viewer.layers["mask schedule nodes"]
-    labels = widget.followed_labels.labels
+    labels = widget.mask_schedule.followed_labels.labels
     assert isinstance(entities, Labels) and entities.data.shape == (len(schedule.steps), *labels.shape)
     assert isinstance(entities.data, da.Array) and entities.data.chunksize == (1, *labels.shape)  # one frame at a time
     entity_id = graph.entity_id.numpy()
@@ -193,12 +197,12 @@ def test_entity_vae_option(widget, latent_checkpoint, tmp_path):
     assert widget.make_request().vae_config is None
     # What a VAE run yields, as the widget shows it: VAE progress, then training, then the mask schedule.
     _, items = latent_checkpoint
-    widget.recorder = MaskScheduleRecorder(0)
+    widget.mask_schedule.follow(DiffusionConfig())
     for item in items:
         widget._on_yielded(item)
         if isinstance(item, VAEFinished):
             assert "Entity VAE saved" in widget.status.value and widget.progress.value == 3
     assert widget.state is TrainState.DONE
-    widget.show_mask_schedule()
+    widget.mask_schedule.button.native.click()
     entities = widget._viewer.layers["mask schedule entities"]
-    assert entities.data.shape == (len(widget._schedule.steps), 64, 64)
+    assert entities.data.shape == (len(widget.mask_schedule.schedule.steps), 64, 64)

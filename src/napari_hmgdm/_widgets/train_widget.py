@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from magicgui.widgets import ComboBox, Container, FileEdit, Label, ProgressBar, PushButton, SpinBox
-from napari.layers import Layer
+from magicgui.widgets import ComboBox, Container, FileEdit, ProgressBar, PushButton, SpinBox
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
 
@@ -22,7 +21,6 @@ from hmgdm_core.errors import InputError
 from hmgdm_core.graph import ENTITY_KINDS, GraphConfig, GraphDataset
 from hmgdm_core.io.atomic import atomic_path, write_text_atomic
 from hmgdm_core.model.config import ModelConfig
-from hmgdm_core.overlays import MaskScheduleRecorder
 from hmgdm_core.pretrained import DEFAULT_PRETRAINED, list_pretrained, pretrained_config, pretrained_path
 from hmgdm_core.train import (
     Cancelled,
@@ -40,17 +38,11 @@ from hmgdm_core.train import (
 from hmgdm_core.train.config import PRESETS
 from hmgdm_core.vae import VAEConfig, VAEFinished, VAEStep
 from napari_hmgdm._devices import device_choices
-from napari_hmgdm._layers import (
-    ROLE_COLOURS,
-    ROLE_NAMES,
-    mask_schedule_labels_layer_data,
-    mask_schedule_layer_data,
-)
 from napari_hmgdm._train_job import WIDGET_TRAIN_DEFAULTS, FollowedLabels, TrainRequest, train_job
 from napari_hmgdm._widgets._dock import ScrollingDock
 from napari_hmgdm._widgets._forms import DataclassForm, collapsible
-from napari_hmgdm._widgets._legend import Legend
 from napari_hmgdm._widgets._loss_plot import LossPlot
+from napari_hmgdm._widgets._mask_schedule import MaskScheduleView
 from napari_hmgdm._widgets._selection import RegionPicker
 from napari_hmgdm._widgets._status import StatusLine
 from napari_hmgdm._widgets._text import human_eta, short_path
@@ -64,7 +56,6 @@ __all__ = ["TrainState", "TrainWidget"]
 WIDGET_VAE_DEFAULTS = VAEConfig(batch_size=64, steps=200)
 RAW, LATENT = "raw windows", "entity VAE (latent features)"
 BUNDLED, SCRATCH = "bundled model", "from scratch"
-ROLE_MEANING = {"condition": "given", "target": "hidden, rebuilt", "hidden": "left out"}
 
 
 def _stop_orphaned_run(live: dict) -> None:
@@ -126,8 +117,6 @@ class TrainWidget(ScrollingDock):
         self.state = TrainState.IDLE
         self._resume_offered = False
         self.checkpoint: Path | None = None
-        self.dataset: GraphDataset | None = None
-        self.followed_labels: FollowedLabels | None = None
 
         self.picker = RegionPicker(viewer, mpp=saved.get("mpp", 1.0))
         self.kind = ComboBox(choices=list(ENTITY_KINDS), value=saved.get("kind", "tissue"), label="entities")
@@ -170,11 +159,7 @@ class TrainWidget(ScrollingDock):
         self.progress = ProgressBar(min=0, max=1, value=0, label="steps")
         self.status = StatusLine()
         self.loss_plot = LossPlot()
-        self.schedule_button = PushButton(text="Show mask schedule")
-        self.schedule_button.tooltip = "Which nodes were hidden (target) or given (condition) at each recorded step."
-        self.schedule_info = Label(value="")
-        self.schedule_legend = Legend("mask schedule")
-        self.recorder: MaskScheduleRecorder | None = None
+        self.mask_schedule = MaskScheduleView(viewer)
         self.save_button = PushButton(text="Save checkpoint…")
         self.load_button = PushButton(text="Load checkpoint…")
         self.preset = ComboBox(choices=list(PRESETS), value="default", label="recipe")
@@ -186,8 +171,7 @@ class TrainWidget(ScrollingDock):
         self.vae_section = collapsible("Entity VAE settings", self.vae_settings, expanded=False)
         super().__init__([
             self.picker, self.kind, self.patch_size, self.features, self.preset, self.train_settings, self.out_dir,
-            self.start_from, self.train_button, self.new_run_button, self.progress, self.status, self.schedule_button,
-            self.schedule_info, self.schedule_legend,
+            self.start_from, self.train_button, self.new_run_button, self.progress, self.status, self.mask_schedule,
             Container(layout="horizontal", widgets=[self.save_button, self.load_button], labels=False),
         ])  # fmt: skip
         layout = self.body_layout()
@@ -200,8 +184,6 @@ class TrainWidget(ScrollingDock):
         self.new_run_button.changed.connect(self._on_new_run_button)
         self.train_button.changed.connect(self._on_train_button)
         self.save_button.changed.connect(self._ask_save)
-        self.schedule_button.changed.connect(self.show_mask_schedule)
-        viewer.dims.events.current_step.connect(self._on_dims_step)
         self.load_button.changed.connect(self._ask_load)
         # Closing the viewer deletes this widget: the run then stops at its next step, checkpointed.
         live = self._live
@@ -254,6 +236,11 @@ class TrainWidget(ScrollingDock):
         )
         self.train_button.enabled = state != TrainState.CANCELLING
         self.new_run_button.visible = resumable and state not in (TrainState.RUNNING, TrainState.CANCELLING)
+
+    @property
+    def dataset(self) -> GraphDataset | None:
+        """The patch graphs of the current or last run (``None`` before its graphs are built)."""
+        return self.mask_schedule.dataset
 
     @property
     def resumable(self) -> bool:
@@ -332,8 +319,7 @@ class TrainWidget(ScrollingDock):
         self.loss_plot.clear(kl_in_total=request.pretrain_config.train.loss.kl > 0)
         self.loss_plot.setVisible(True)
         # Follow the first patch graph: its condition/target split at every step that drew it.
-        self.recorder = MaskScheduleRecorder(0, request.pretrain_config.diffusion)
-        self.followed_labels = None
+        self.mask_schedule.follow(request.pretrain_config.diffusion)
         self.progress.value = 0
         self.status.value = (f"Resuming {request.resume.name}; building patch graphs…" if request.resume
                              else "Building patch graphs…")  # fmt: skip
@@ -350,11 +336,11 @@ class TrainWidget(ScrollingDock):
 
     def _on_yielded(self, item) -> None:
         if isinstance(item, GraphDataset):
-            self.dataset = item
+            self.mask_schedule.dataset = item
             nodes = sum(g.num_nodes for g in item)
             self.status.value = f"{len(item)} patch graphs, {nodes} nodes; starting…"
         elif isinstance(item, FollowedLabels):
-            self.followed_labels = item
+            self.mask_schedule.followed_labels = item
         elif item == "vae":
             self.status.value = "Fitting the entity VAE on the patch windows…"
         elif isinstance(item, VAEFinished):
@@ -369,7 +355,7 @@ class TrainWidget(ScrollingDock):
                 self.status.value = f"entity VAE step {vae_steps[-1].step}/{total}  L1 {vae_steps[-1].l1:.4f}"
             for event in item:
                 if isinstance(event, MaskDrawn):
-                    self.recorder.record(event)
+                    self.mask_schedule.record(event)
             steps = [e for e in item if isinstance(e, StepDone)]
             if steps:
                 last = steps[-1]
@@ -413,38 +399,6 @@ class TrainWidget(ScrollingDock):
             # The worker ended without a final event: cancelled before training started.
             self._set_state(TrainState.STOPPED)
             self.status.value = "Cancelled before training started."
-
-    # --- mask schedule ----------------------------------------------------------------------------------------
-    def show_mask_schedule(self) -> None:
-        """Show the followed graph's condition/target roles per recorded step (dims slider = step)."""
-        if self.recorder is None or self.dataset is None or not len(self.recorder.schedule().steps):
-            self.status.value = "Train first: the mask schedule is recorded while training."
-            return
-        self._schedule = self.recorder.schedule()
-        graph = self.dataset[self.recorder.dataset_index]
-        layers = mask_schedule_layer_data(graph, self._schedule)
-        if self.followed_labels is not None and self.followed_labels.dataset_index == self.recorder.dataset_index:
-            # Below the points and edges: the entities' areas coloured by the same roles.
-            layers.insert(0, mask_schedule_labels_layer_data(graph, self._schedule, self.followed_labels.labels))
-        for data, kwargs, kind in layers:
-            if kwargs["name"] in self._viewer.layers:
-                self._viewer.layers.remove(kwargs["name"])
-            self._viewer.add_layer(Layer.create(data, kwargs, kind))
-        self.schedule_legend.set_entries(
-            [(f"{role} ({ROLE_MEANING[role]})", ROLE_COLOURS[role]) for role in ROLE_NAMES],
-            title="mask schedule (slider = training step)",
-        )
-        self._on_dims_step()
-
-    def _on_dims_step(self, event=None) -> None:
-        schedule = getattr(self, "_schedule", None)
-        if schedule is None or self._viewer.dims.ndim < 3:
-            return
-        index = min(int(self._viewer.dims.current_step[0]), len(schedule.steps) - 1)
-        self.schedule_info.value = (
-            f"step {schedule.steps[index]}: t = {schedule.t[index]}, noise σ = {schedule.noise_std[index]:.3f}, "
-            f"{int((schedule.node_role[index] == 1).sum())} target / {schedule.node_role.shape[1]} nodes"
-        )
 
     # --- checkpoints ----------------------------------------------------------------------------------------
     def save_checkpoint(self, path: str | Path) -> Path:
