@@ -34,8 +34,12 @@ from hmgdm_core.train.distributed import ProcessGroup
 from hmgdm_core.train.step import optimisation_step
 
 
-def released_attention(self: GraphTransformer, x: Tensor, graph: Tensor, num_graphs: int) -> Tensor:
-    """The released joint transformer: every token of the batch attends to every other (bug #8), math path."""
+def released_attention(
+    self: GraphTransformer, x: Tensor, graph: Tensor, num_graphs: int, discard: Tensor | None = None
+) -> Tensor:
+    """The released joint transformer: every token of the batch attends to every other (bug #8), math path.
+
+    It computes every row's output, also the ``discard`` rows that ours skips."""
     h = x.unsqueeze(0)
     c = x.shape[1]
     keep = torch.ones(x.shape[0], x.shape[0], dtype=torch.bool, device=x.device)  # the all-True mask of the bug

@@ -388,3 +388,63 @@ def test_pair_noise_is_shared_by_both_directions_and_drawn_per_graph(monuseg_dir
     alone_noise = draw_noise(alone, alone_mask, alone.x.shape[1], 16, gens, paired=True)
     in_batch = batch.batch[batch.edge_index[0]][target_rows] == 1
     assert torch.equal(alone_noise.edge, noise.edge[in_batch])
+
+
+def test_joint_stage_skips_only_the_rows_it_is_told_to_discard():
+    """Discarded rows are still keys and values; every other output row equals the full stack's (float32)."""
+    from hmgdm_core.model.attention import GraphTransformer
+
+    torch.manual_seed(0)
+    stack = GraphTransformer(32, 2, 4).eval()
+    graph = torch.tensor([0] * 7 + [2] * 5 + [3] * 4)  # graph 1 has no token
+    x = torch.randn(graph.numel(), 32)
+    full = stack(x, graph, 4)
+    # Some rows of graphs 0 and 2, and every row of graph 3 (a graph whose outputs are all discarded).
+    discard = torch.tensor([1, 2, 5, 8, 12, 13, 14, 15])
+    kept = torch.ones(graph.numel(), dtype=torch.bool)
+    kept[discard] = False
+    out = stack(x, graph, 4, discard)
+    torch.testing.assert_close(out[kept], full[kept], atol=1e-6, rtol=1e-5)
+    assert torch.equal(out[discard], torch.zeros(len(discard), 32))
+    # The discarded rows still feed the others: changing one changes the kept outputs of its graph only.
+    moved = x.clone()
+    moved[1] += 1.0
+    changed = (stack(moved, graph, 4, discard) - out).abs().sum(1) > 1e-6
+    assert changed[kept & (graph == 0)].all() and not changed[graph != 0].any()
+    assert torch.equal(stack(x, graph, 4, torch.arange(graph.numel())), torch.zeros_like(x))
+
+
+@pytest.mark.parametrize("mode", ["context", "strict", "official"])
+def test_decoder_skipping_context_rows_is_the_full_decoder(monuseg_dir, monkeypatch, mode):
+    """The joint stage computes no last-layer output for context tokens (the decode blocks replace them): the
+    loss, the predictions and every gradient equal the full joint stage's (float32, atol 1e-5, rtol 1e-4)."""
+    from hmgdm_core.model.attention import GraphTransformer
+
+    torch.manual_seed(0)
+    config = replace(ModelConfig(), hidden_dim=32, embed_dim=64, encoder_mask_token=mode == "context")
+    model = HMGDM(config)
+    graphs = monuseg_graphs(monuseg_dir, 3, 60)
+    model.fit_standardisation(graphs)
+    batch = model.standardise(Batch.from_data_list(graphs))
+    mask, t, noise = draws(batch, mode=mode, hidden=32, paired=True)
+    results = {}
+    def full_stack(self, x, graph, num_graphs, discard=None):
+        return full_forward(self, x, graph, num_graphs)
+
+    full_forward = GraphTransformer.forward
+    for name in ("skipping", "full"):
+        if name == "full":
+            monkeypatch.setattr(GraphTransformer, "forward", full_stack)
+        model.zero_grad()
+        loss = pretraining_loss(model, NoiseSchedule(), batch, mask, t, noise, LossWeights(kl=1.0))
+        loss.total.backward()
+        grads = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+        results[name] = (loss, grads)
+    (ours, ours_grads), (reference, reference_grads) = results["skipping"], results["full"]
+    close = lambda a, b: a.shape == b.shape and torch.allclose(a, b, atol=1e-5, rtol=1e-4)  # noqa: E731
+    for part in ("total", "kl", "node", "edge"):
+        assert close(getattr(ours, part), getattr(reference, part)), part
+    assert ours_grads.keys() == reference_grads.keys()
+    assert all(close(ours_grads[k], reference_grads[k]) for k in ours_grads), [
+        k for k in ours_grads if not close(ours_grads[k], reference_grads[k])
+    ]

@@ -72,7 +72,7 @@ class GraphTransformer(nn.Module):
         )
         self.final_norm = nn.LayerNorm(channels)
 
-    def forward(self, x: Tensor, graph: Tensor, num_graphs: int) -> Tensor:
+    def forward(self, x: Tensor, graph: Tensor, num_graphs: int, discard: Tensor | None = None) -> Tensor:
         """Attend within graphs.
 
         Parameters
@@ -83,6 +83,10 @@ class GraphTransformer(nn.Module):
             Graph id of each token.
         num_graphs : int
             G.
+        discard : Tensor, shape (k,), int64, optional
+            Rows whose outputs the caller overwrites. They are still keys and values in every layer, but the last
+            layer computes no query, feed-forward or norm for them (the decoder's context tokens: every decode
+            block replaces them by encoder states), and their output rows are 0. The other rows are unchanged.
 
         Returns
         -------
@@ -94,11 +98,25 @@ class GraphTransformer(nn.Module):
         # A graph without tokens would leave a fully masked row; give it one dummy key (its output is dropped).
         key_valid = valid.clone()
         key_valid[:, 0] = True
-        for norm, qkv, out, ff in zip(self.attn_norms, self.qkv, self.out, self.ff, strict=True):
+        layers = list(zip(self.attn_norms, self.qkv, self.out, self.ff, strict=True))
+        full = layers if discard is None else layers[:-1]
+        for norm, qkv, out, ff in full:
             q, k, v = qkv(norm(dense)).chunk(3, dim=-1)
             dense = dense + out(dense_attention(q, k, v, key_valid, self.num_heads))
             dense = ff(dense)
-        return self.final_norm(dense[valid])
+        if discard is None:
+            return self.final_norm(dense[valid])
+        norm, qkv, out, ff = layers[-1]
+        c = x.shape[1]
+        k, v = nn.functional.linear(norm(dense), qkv.weight[c:]).chunk(2, dim=-1)
+        kept = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
+        kept[discard] = False
+        if not bool(kept.any()):
+            return x.new_zeros(x.shape)
+        rows, rows_graph = dense[valid][kept], graph[kept]
+        q, q_valid = to_dense_batch(nn.functional.linear(norm(rows), qkv.weight[:c]), rows_graph, batch_size=num_graphs)
+        rows = rows + out(dense_attention(q, k, v, key_valid, self.num_heads)[q_valid])
+        return x.new_zeros(x.shape).index_put((kept,), self.final_norm(ff(rows)))
 
 
 class GraphCrossAttention(nn.Module):

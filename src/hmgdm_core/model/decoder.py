@@ -106,8 +106,10 @@ class Decoder(nn.Module):
         edge = self.edge_tokens(edge_embedding) + edge_tau
         node = node.index_put((index.node_context,), node_z[node_rows])
         edge = edge.index_put((index.edge_context,), edge_z[edge_rows])
-        node = self.node_joint(node, index.node_graph, index.num_graphs)
-        edge = self.edge_joint(edge, index.edge_graph, index.num_graphs)
+        # Every decode block replaces the context tokens by encoder states, and the heads read targets only: the
+        # joint stage's last layer computes no output for them.
+        node = self.node_joint(node, index.node_graph, index.num_graphs, index.node_context)
+        edge = self.edge_joint(edge, index.edge_graph, index.num_graphs, index.edge_context)
         for depth in reversed(range(len(self.blocks))):
             node, edge = self.blocks[depth](
                 node + node_tau,
@@ -128,7 +130,8 @@ class Decoder(nn.Module):
         index: EntityIndex,
     ) -> tuple[Tensor, Tensor]:
         # Without the edge branch there is no edge token and no edge target (the mask draws none).
-        node = self.node_joint(node.index_put((index.node_context,), context_z), index.node_graph, index.num_graphs)
+        node = node.index_put((index.node_context,), context_z)
+        node = self.node_joint(node, index.node_graph, index.num_graphs, index.node_context)
         for depth in reversed(range(len(self.blocks))):
             node = self.blocks[depth].node_step(node + node_tau, encoded.node_skips[depth][rows], index)
         return self.node_head(node[index.node_target]), node.new_zeros((0, self.feature_dim))
