@@ -39,7 +39,8 @@ def released_attention(
 ) -> Tensor:
     """The released joint transformer: every token of the batch attends to every other (bug #8), math path.
 
-    It computes every row's output, also the ``discard`` rows that ours skips."""
+    It computes every row's output, also the ``discard`` rows that ours skips.
+    """
     h = x.unsqueeze(0)
     c = x.shape[1]
     keep = torch.ones(x.shape[0], x.shape[0], dtype=torch.bool, device=x.device)  # the all-True mask of the bug
