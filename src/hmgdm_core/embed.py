@@ -9,11 +9,12 @@ from typing import Literal
 import numpy as np
 import torch
 from torch import Tensor
-from torch_geometric.data import Batch, Data
+from torch_geometric.data import Data
 from torch_geometric.utils import scatter
 
 from hmgdm_core.diffusion import DiffusionConfig, NoiseSchedule
 from hmgdm_core.errors import InputError
+from hmgdm_core.graph.contract import collate
 from hmgdm_core.masking import EntityMask, MaskConfig
 from hmgdm_core.model import HMGDM, draw_mask, draw_noise, graph_ids
 from hmgdm_core.model.inference import FoldedMaps, encode_graphs, folded_input_maps
@@ -260,7 +261,7 @@ def reconstruct(
     """
     model.eval()
     device = next(model.parameters()).device
-    batch = model.standardise(Batch.from_data_list([graph]).to(device))
+    batch = model.standardise(collate([graph]).to(device))
     schedule = NoiseSchedule(diffusion or DiffusionConfig()).to(device)
     times = torch.full((1,), t, dtype=torch.long, device=device)
     generator = torch.Generator(device=device).manual_seed(seed)

@@ -3,6 +3,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+import torch_geometric.data
 from model_graphs import TINY, random_graph
 
 from hmgdm_core.errors import InputError, TrainingError
@@ -205,6 +206,32 @@ def test_pretrain_and_embed_graphs_of_the_graph_package(monuseg_dir, tmp_path):
     assert isinstance(events[-1], Finished) and all(np.isfinite(e.loss) for e in events if isinstance(e, StepDone))
     embedding = embed_dataset(load_checkpoint(tmp_path).model, graphs, device="cpu")
     assert embedding.patch.shape == (2, 64) and np.isfinite(embedding.patch).all()
+
+
+def test_labelled_and_unlabelled_graphs_train_and_embed_together(tmp_path):
+    # Labelled tiles beside unlabelled slide patches (the bundled model's data): metadata that only some graphs
+    # carry must neither break batching nor change anything the network computes.
+    from hmgdm_core.embed import embed_dataset
+    from hmgdm_core.graph import collate
+    from hmgdm_core.graph.contract import MODEL_FIELDS
+
+    plain = dataset(4)
+    mixed = dataset(4)
+    for graph, label in zip(mixed[:2], (3, 5), strict=True):
+        graph.y, graph.label_name, graph.group = torch.tensor([label]), f"class {label}", "slide A"
+    with pytest.raises(KeyError):  # what plain PyG batching does with them
+        torch_geometric.data.Batch.from_data_list(mixed)
+    batch = collate(mixed)
+    assert batch.num_graphs == 4 and set(batch.keys()) == {*MODEL_FIELDS, "num_nodes", "batch", "ptr"}
+    assert torch.equal(batch.edge_pair, collate(plain).edge_pair) and int(batch.edge_pair.max()) >= plain[0].num_edges
+    a = drain(pretrain(plain, config(max_steps=2), tmp_path / "plain"))
+    b = drain(pretrain(mixed, config(max_steps=2), tmp_path / "mixed"))
+    for key, value in load_checkpoint(a.checkpoint).model.state_dict().items():
+        assert torch.equal(load_checkpoint(b.checkpoint).model.state_dict()[key], value), key
+    model = load_checkpoint(b.checkpoint).model
+    np.testing.assert_array_equal(
+        embed_dataset(model, mixed, device="cpu").patch, embed_dataset(model, plain, device="cpu").patch
+    )
 
 
 def test_learning_rate_warms_up_and_drops_on_plateaus():

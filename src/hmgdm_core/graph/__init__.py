@@ -1,7 +1,7 @@
 """Entity graphs (tissue superpixels, nuclei) as ``torch_geometric`` data, their storage and datasets."""
 
 from hmgdm_core.graph.build import GraphConfig, entities_for, graph_from_entities, graph_from_image
-from hmgdm_core.graph.contract import ENTITY_KINDS, EntityGraph, validate_graph
+from hmgdm_core.graph.contract import ENTITY_KINDS, EntityGraph, collate, validate_graph
 from hmgdm_core.graph.dataset import GraphDataset, dataset_from_folder, dataset_from_region
 from hmgdm_core.graph.region_graph import build_graph, graph_summary
 from hmgdm_core.graph.storage import load_graph, save_graph
@@ -16,6 +16,7 @@ __all__ = [
     "GraphDataset",
     "RegionSource",
     "build_graph",
+    "collate",
     "dataset_from_folder",
     "dataset_from_region",
     "delaunay_pairs",

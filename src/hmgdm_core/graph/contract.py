@@ -30,14 +30,15 @@ so pair ids stay unique across a batch and a mask can treat a pair as one entity
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch_geometric.data import Data
+from torch_geometric.data import Batch, Data
 
 from hmgdm_core.errors import InputError
 
-__all__ = ["ENTITY_KINDS", "EntityGraph", "validate_graph"]
+__all__ = ["ENTITY_KINDS", "MODEL_FIELDS", "EntityGraph", "collate", "validate_graph"]
 
 ENTITY_KINDS = ("tissue", "nuclei")
 """The entity kinds a graph can be made of."""
@@ -50,6 +51,35 @@ class EntityGraph(Data):
         if key == "edge_pair":
             return self.edge_index.size(1) // 2
         return super().__inc__(key, value, *args, **kwargs)
+
+
+MODEL_FIELDS = ("x", "edge_index", "edge_pair", "edge_attr", "pos")
+"""The attributes the networks read; :func:`collate` batches only these."""
+
+
+def collate(graphs: Sequence[Data]) -> Batch:
+    """Batch graphs for a network, keeping only :data:`MODEL_FIELDS`.
+
+    Labels, groups and other per-graph metadata are left out, so graphs from several sources (labelled Kather
+    tiles beside unlabelled slide patches, say) batch together: :meth:`Batch.from_data_list` needs every graph
+    to have the same attributes.
+
+    Parameters
+    ----------
+    graphs : sequence of Data
+        Entity graphs (``pos`` may be missing; it is then missing from the batch).
+
+    Returns
+    -------
+    Batch
+        Of :class:`EntityGraph`, so ``edge_pair`` ids are offset per graph; ``batch`` and ``ptr`` as usual.
+    """
+    return Batch.from_data_list(
+        [
+            EntityGraph(num_nodes=g.num_nodes, **{k: g[k] for k in MODEL_FIELDS if getattr(g, k, None) is not None})
+            for g in graphs
+        ]
+    )
 
 
 def _fail(message: str) -> None:

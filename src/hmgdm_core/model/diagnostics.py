@@ -8,9 +8,10 @@ from contextlib import contextmanager
 
 import numpy as np
 import torch
-from torch_geometric.data import Batch, Data
+from torch_geometric.data import Data
 
 from hmgdm_core.diffusion import DiffusionConfig, NoiseSchedule
+from hmgdm_core.graph.contract import collate
 from hmgdm_core.masking import MaskConfig
 from hmgdm_core.model.hmgdm import HMGDM
 from hmgdm_core.model.loss import draw_mask, draw_noise, noised_inputs
@@ -129,7 +130,7 @@ def decoder_reliance(
     for step in timesteps:
         seen, blind_error, square, cross, power, count = 0.0, 0.0, 0.0, 0.0, 0.0, 0
         for start in range(0, len(graphs), batch_size):
-            batch = model.standardise(Batch.from_data_list(list(graphs[start : start + batch_size])).to(device))
+            batch = model.standardise(collate(graphs[start : start + batch_size]).to(device))
             gens = [torch.Generator().manual_seed(seed * 1_000_003 + start + g) for g in range(batch.num_graphs)]
             drawn = draw_mask(batch, mask, gens)
             noise = draw_noise(

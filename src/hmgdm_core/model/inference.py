@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data
 
+from hmgdm_core.graph.contract import collate
 from hmgdm_core.masking import no_mask
 from hmgdm_core.model.edge_pairs import pair_rows
 from hmgdm_core.model.encoder import EncoderOutput
@@ -107,7 +108,7 @@ def encode_graphs(
     ).to(device)
     pairs = None if maps is None else pair_rows(structure.edge_index)
     if pairs is None:
-        batch = Batch.from_data_list(list(graphs)).to(device)
+        batch = collate(graphs).to(device)
         return batch, model.encode(batch, no_mask(batch.num_nodes, batch.edge_index.shape[1], device))
     (node_weight, node_bias), (edge_weight, edge_bias) = maps
     h_node, h_pair = [], []

@@ -13,6 +13,7 @@ from torch import nn
 from torch_geometric.data import Batch, Data
 
 from hmgdm_core.diffusion import NoiseSchedule
+from hmgdm_core.graph.contract import collate
 from hmgdm_core.model import LossScale, draw_mask, draw_noise, pretraining_loss
 from hmgdm_core.train.config import PretrainConfig
 from hmgdm_core.train.device import autocast
@@ -118,7 +119,7 @@ def optimisation_step(
     optimizer.zero_grad(set_to_none=True)
     sums = [0.0, 0.0, 0.0, 0.0]
     for number, (chunk, mask) in enumerate(zip(chunks, masks, strict=True)):
-        batch = Batch.from_data_list([graphs[i] for i in chunk]).to(device)
+        batch = collate([graphs[i] for i in chunk]).to(device)
         noise = draw_noise(
             batch,
             mask,
