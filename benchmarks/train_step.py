@@ -4,11 +4,13 @@ Compares our network (per-graph attention with ``to_dense_batch`` + key-padding 
 undirected edge pair) with the released design: batch-wide dense attention over all (ΣN)² node pairs and (ΣE)²
 edge pairs, one decoder token per edge direction (the "released" baseline, same network otherwise). A third
 variant, "directed", is ours with one token per direction (``ModelConfig(pair_tokens=False)``), to show what the
-pair tokens alone buy. Each case runs in a fresh process so that peak RSS is the case's own. Prints a table, then
-one JSON line.
+pair tokens alone buy. With ``--compiled``, a fourth, "compiled", is ours under ``torch.compile(dynamic=True)``
+(graph sizes vary from batch to batch in training), its first step's compile time reported apart. Each case runs
+in a fresh process so that peak RSS is the case's own. Prints a table, then one JSON line.
 
     OMP_NUM_THREADS=1 python benchmarks/train_step.py --quick
     OMP_NUM_THREADS=1 python benchmarks/train_step.py --sizes 200 500 1000 --batches 1 8 32 [--device cuda]
+    OMP_NUM_THREADS=1 python benchmarks/train_step.py --sizes 500 --batches 1 --compiled
 """
 
 import argparse
@@ -55,14 +57,21 @@ def released_attention(
     return self.final_norm(h[0])
 
 
+def failure(stderr: str) -> str:
+    """The exception line of a failed case's stderr (torch may log hints after it), shortened."""
+    lines = stderr.strip().splitlines() or ["no output"]
+    return next((line for line in reversed(lines) if "Error" in line.split(":")[0]), lines[-1])[:120]
+
+
 def run_case(nodes: int, batch: int, variant: str, device: str, repeats: int, quick: bool, micro: int | None) -> dict:
     model_config = ModelConfig() if not quick else ModelConfig(hidden_dim=64, embed_dim=128, time_mlp_dim=128)
-    model_config = replace(model_config, pair_tokens=variant == "ours")
+    model_config = replace(model_config, pair_tokens=variant in ("ours", "compiled"))
     config = PretrainConfig(model=model_config, train=TrainConfig(micro_batch_size=micro))
     if variant == "released":
         GraphTransformer.forward = released_attention
     torch.manual_seed(0)
     model = HMGDM(model_config).to(device)
+    network = torch.compile(model, dynamic=True) if variant == "compiled" else model
     schedule = NoiseSchedule().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.95, 0.999))
     scaler = torch.amp.GradScaler(enabled=False)
@@ -77,7 +86,7 @@ def run_case(nodes: int, batch: int, variant: str, device: str, repeats: int, qu
             seeds,
             i,
             batch,
-            model,
+            network,
             schedule,
             optimizer,
             scaler,
@@ -86,7 +95,9 @@ def run_case(nodes: int, batch: int, variant: str, device: str, repeats: int, qu
             torch.device(device),
         )
 
-    step(0)  # warm-up
+    start = time.perf_counter()
+    step(0)  # warm-up (and compilation)
+    first_s = time.perf_counter() - start
     times = []
     for i in range(repeats):
         if device.startswith("cuda"):
@@ -104,6 +115,7 @@ def run_case(nodes: int, batch: int, variant: str, device: str, repeats: int, qu
         "variant": variant,
         "micro_batch": micro,
         "median_ms": 1000 * statistics.median(times),
+        "first_step_s": first_s,
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
         "peak_gpu_gb": peak_gpu,
     }
@@ -128,6 +140,9 @@ def main() -> None:
         default=None,
         help="graphs per forward/backward pass (gradient accumulation; default: whole batch)",
     )
+    parser.add_argument(
+        "--compiled", action="store_true", help="also time ours under torch.compile (CPU: minutes to compile)"
+    )
     parser.add_argument("--case", nargs=3, metavar=("NODES", "BATCH", "VARIANT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
@@ -138,7 +153,7 @@ def main() -> None:
     rows = []
     for nodes in sizes:
         for batch in batches:
-            for variant in ("ours", "directed", "released"):
+            for variant in ("ours", "directed", "released", *(("compiled",) if args.compiled else ())):
                 edges = batch * nodes * 5
                 map_bytes = 4 * 4 * (edges**2 + (batch * nodes) ** 2)  # 4 heads × fp32, nodes and edges
                 if variant == "released" and map_bytes * 3 > args.baseline_budget_gb * 2**30:
@@ -174,7 +189,7 @@ def main() -> None:
                             "batch": batch,
                             "variant": variant,
                             "median_ms": None,
-                            "skipped": result.stderr.strip().splitlines()[-1][:120],
+                            "skipped": failure(result.stderr),
                         }
                     )
                 else:
@@ -202,6 +217,19 @@ def main() -> None:
                 f"{'' if pair_gain is None else f'{pair_gain:.2f}x':>6} {released:>12} "
                 f"{'' if ratio is None else f'{ratio:.2f}x':>6}"
             )
+            compiled = next(
+                (r for r in rows if (r["nodes"], r["batch"], r["variant"]) == (nodes, batch, "compiled")), None
+            )
+            if compiled is not None:
+                print(
+                    f"{'':>5} {'':>3} compiled: "
+                    + (
+                        f"{compiled['median_ms']:.0f} ms ({ours['median_ms'] / compiled['median_ms']:.2f}x ours), "
+                        f"first step {compiled['first_step_s']:.0f} s"
+                        if compiled["median_ms"]
+                        else f"failed: {compiled.get('skipped')}"
+                    )
+                )
             summary.append(
                 {
                     "nodes": nodes,
@@ -213,6 +241,15 @@ def main() -> None:
                     "speedup_vs_directed": pair_gain,
                     "released_ms": base["median_ms"],
                     "speedup_vs_released": ratio,
+                    **(
+                        {}
+                        if compiled is None
+                        else {
+                            "compiled_ms": compiled["median_ms"],
+                            "compiled_first_step_s": compiled.get("first_step_s"),
+                            "compiled_error": compiled.get("skipped"),
+                        }
+                    ),
                 }
             )
     print(
