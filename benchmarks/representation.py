@@ -153,6 +153,11 @@ METHODS = {
         "default recipe with the figure's residual decode blocks",
         replace(RECIPE, model=replace(CONTEXT_NETWORK, residual_decode=True)),
     ),
+    # The tile's mean appearance gives most of the raw MSE away (docs/representation.md): score the pattern only.
+    "norm-targets": (
+        "default recipe scored against each target window normalised to mean 0, variance 1 (MAE's targets)",
+        replace(RECIPE, train=replace(RECIPE.train, loss=replace(RECIPE.train.loss, normalise_targets=True))),
+    ),
     "directed-tokens": (
         "default recipe with one decoder token per edge direction (the previous default)",
         replace(RECIPE, model=replace(CONTEXT_NETWORK, pair_tokens=False)),

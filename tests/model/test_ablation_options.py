@@ -11,6 +11,7 @@ from hmgdm_core.diffusion import DiffusionConfig, NoiseSchedule
 from hmgdm_core.errors import InputError
 from hmgdm_core.masking import MaskConfig
 from hmgdm_core.model import HMGDM, LossWeights, draw_mask, draw_noise, pretraining_loss
+from hmgdm_core.model import loss as loss_module
 from hmgdm_core.model.loss import noised_inputs
 
 
@@ -86,3 +87,39 @@ def test_without_edge_branch_an_edge_target_is_refused(tiny_config):
     t = torch.zeros(batch.num_graphs, dtype=torch.long)
     with pytest.raises(InputError, match="edge_ratio=0"):
         model(batch, batch.x, batch.edge_attr, mask, t)
+
+
+def test_normalised_targets_ignore_each_target_windows_brightness_and_contrast(tiny_config):
+    # With [MASK] target tokens and the context mask nothing reads a target's own features, so only the targets
+    # of the loss change when their windows are shifted and scaled: with normalised targets the loss must not.
+    torch.manual_seed(0)
+    model = HMGDM(replace(tiny_config, target_input="mask_token", encoder_mask_token=True)).eval()
+    batch = _batch()
+    mask, noise = _split(batch, MaskConfig(mode="context"))
+    schedule = NoiseSchedule(DiffusionConfig(fixed_t=0))
+    t = schedule.sample_timesteps(batch.num_graphs)
+    changed = batch.clone()
+    scale = 0.2 + torch.rand(int(mask.node_target.sum()), 1)
+    changed.x[mask.node_target] = changed.x[mask.node_target] * scale + 0.3 * torch.randn_like(scale)
+    changed.edge_attr[mask.edge_target] = changed.edge_attr[mask.edge_target] * 0.5 - 0.2
+
+    def parts(graphs, normalise):
+        loss = pretraining_loss(model, schedule, graphs, mask, t, noise, LossWeights(normalise_targets=normalise))
+        return torch.stack([loss.node, loss.edge])
+
+    # Exact but for the variance floor (1e-6 against row variances of ~0.01 after scaling by 0.2).
+    torch.testing.assert_close(parts(changed, True), parts(batch, True), rtol=2e-4, atol=1e-6)
+    assert not torch.allclose(parts(changed, False), parts(batch, False), rtol=1e-3)
+    # What the heads are scored against: each target window at mean 0 and variance 1.
+    goal = loss_module._normalised_rows(batch.x[mask.node_target])
+    torch.testing.assert_close(goal.mean(1), torch.zeros(len(goal)), atol=1e-5, rtol=0)
+    torch.testing.assert_close(goal.var(1, unbiased=False), torch.ones(len(goal)), atol=1e-4, rtol=0)
+
+
+def test_normalised_targets_need_the_x0_objective():
+    from hmgdm_core.train import PretrainConfig, TrainConfig
+
+    with pytest.raises(InputError, match="objective 'x0'"):
+        PretrainConfig(
+            diffusion=DiffusionConfig(objective="eps"), train=TrainConfig(loss=LossWeights(normalise_targets=True))
+        )

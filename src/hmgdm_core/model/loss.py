@@ -43,6 +43,11 @@ class LossWeights:
     """Weight of the target-node MSE."""
     edge: float = 0.5
     """Weight of the target-edge MSE."""
+    normalise_targets: bool = False
+    """Score each target entity against its own window normalised to mean 0 and variance 1 over its F entries
+    (MAE's normalised-pixel targets), so that its brightness and contrast, which the tile's context already
+    gives away, do not dominate the MSE. An ablation (the ``x0`` objective only): the heads then predict
+    normalised windows, which reconstructions cannot show as pixels."""
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -206,6 +211,13 @@ def gaussian_kl(mu: Tensor, logvar: Tensor, entries: float | None = None) -> Ten
     return total / count if count else total
 
 
+def _normalised_rows(values: Tensor, eps: float = 1e-6) -> Tensor:
+    """Each row shifted and scaled to mean 0 and variance 1 over its entries; ``eps`` guards flat rows."""
+    mean = values.mean(dim=1, keepdim=True)
+    var = values.var(dim=1, keepdim=True, unbiased=False)
+    return (values - mean) / torch.sqrt(var + eps)
+
+
 def _mse(prediction: Tensor, target: Tensor, entries: float) -> Tensor:
     total = torch.sum((prediction - target).square())
     return total / entries if entries else total
@@ -276,6 +288,8 @@ def pretraining_loss(
     node_rows, edge_rows = mask.node_target.nonzero().squeeze(1), mask.edge_target.nonzero().squeeze(1)
     node_goal = schedule.regression_target(graph.x[node_rows], noise.node, t[node_graph[node_rows]])
     edge_goal = schedule.regression_target(graph.edge_attr[edge_rows], noise.edge, t[edge_graph[edge_rows]])
+    if weights.normalise_targets:
+        node_goal, edge_goal = _normalised_rows(node_goal), _normalised_rows(edge_goal)
     scale = scale or LossScale.of(mask, graph.x.shape[1], prediction.encoded.node_mu.shape[1])
     encoded = prediction.encoded
     kl = gaussian_kl(encoded.node_mu, encoded.node_logvar, scale.node_latent) + gaussian_kl(

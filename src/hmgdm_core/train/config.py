@@ -115,6 +115,11 @@ class PretrainConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)
+        if self.train.loss.normalise_targets and self.diffusion.objective != "x0":
+            raise InputError(
+                f"normalise_targets normalises the x0 windows the heads regress; with the "
+                f"{self.diffusion.objective!r} objective they regress something else: use objective 'x0'"
+            )
 
     @classmethod
     def preset(cls, name: str) -> PretrainConfig:
