@@ -226,9 +226,9 @@ def test_labelled_and_unlabelled_graphs_train_and_embed_together(tmp_path):
     assert torch.equal(batch.edge_pair, collate(plain).edge_pair) and int(batch.edge_pair.max()) >= plain[0].num_edges
     a = drain(pretrain(plain, config(max_steps=2), tmp_path / "plain"))
     b = drain(pretrain(mixed, config(max_steps=2), tmp_path / "mixed"))
-    for key, value in load_checkpoint(a.checkpoint).model.state_dict().items():
-        assert torch.equal(load_checkpoint(b.checkpoint).model.state_dict()[key], value), key
     model = load_checkpoint(b.checkpoint).model
+    for key, value in load_checkpoint(a.checkpoint).model.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
     np.testing.assert_array_equal(
         embed_dataset(model, mixed, device="cpu").patch, embed_dataset(model, plain, device="cpu").patch
     )
