@@ -6,6 +6,13 @@ one was trained on a GPU (graphs held in memory there) with the default recipe, 
     python scripts/train_bundled.py ../shared/data/kather2016-crc-texture --cmu1 \
         --config scripts/bundled_config_kl0.json --minutes 6.5 --device cuda --benchmark
 
+``--init NAME_OR_CHECKPOINT`` continues from earlier weights (a new run: fresh optimiser, the same network); the
+card then counts the steps and seconds of both runs and records what it started from (``init``). A CPU
+continuation of the shipped model, with an epoch checkpoint every 5 epochs to probe along the way:
+
+    OMP_NUM_THREADS=1 python scripts/train_bundled.py ../shared/data/kather2016-crc-texture --cmu1 \
+        --config scripts/bundled_config_cpu_continue.json --init hmgdm-kather-cmu1 --minutes 95 --device cpu
+
 Data: only sources whose licence allows redistributing derived weights: the Kather 2016 CRC texture tiles
 (CC BY 4.0; attribution in the card) and the CC0 CMU-1 sample slide shipped in the package. Never MoNuSeg
 (non-commercial). Labels are never read for training; the Kather tiles are also the representation
@@ -39,9 +46,18 @@ from hmgdm_core.info import environment_report
 from hmgdm_core.io import open_slide
 from hmgdm_core.io.atomic import write_text_atomic
 from hmgdm_core.pretrained import DEFAULT_PRETRAINED, export_pretrained, list_pretrained, model_card
-from hmgdm_core.pretrained.registry import models_dir
+from hmgdm_core.pretrained.registry import file_sha256, models_dir, pretrained_path, resolve_checkpoint
 from hmgdm_core.sample import sample_slide_path
-from hmgdm_core.train import Cancelled, CancelToken, Finished, PretrainConfig, StepDone, pretrain, resolve_device
+from hmgdm_core.train import (
+    Cancelled,
+    CancelToken,
+    Finished,
+    PretrainConfig,
+    StepDone,
+    load_checkpoint,
+    pretrain,
+    resolve_device,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 KATHER_MPP = 0.495
@@ -90,10 +106,15 @@ def cmu1_graphs(cache: Path) -> GraphDataset:
     return GraphDataset.load(GraphDataset(records).save(path))
 
 
-def train(dataset: GraphDataset, config: PretrainConfig, seconds: float | None, out: Path) -> tuple[Path, int, float]:
-    """Pre-train until ``config.train.max_steps`` or ``seconds``; returns the last checkpoint, steps, wall time."""
+def train(
+    dataset: GraphDataset, config: PretrainConfig, seconds: float | None, out: Path, init: Path | None
+) -> tuple[Path, int, float]:
+    """Pre-train (from ``init``'s weights if given) until ``config.train.max_steps`` or ``seconds``.
+
+    Returns the last checkpoint, this run's steps and its wall time.
+    """
     token, start, last, losses = CancelToken(), time.perf_counter(), None, []
-    for event in pretrain(dataset, config, out, cancel=token):
+    for event in pretrain(dataset, config, out, init=init, cancel=token):
         if seconds is not None and time.perf_counter() - start >= seconds:
             token.cancel()
         if isinstance(event, StepDone):
@@ -154,6 +175,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="stop after this many steps")
     parser.add_argument("--minutes", type=float, help="stop after this much wall time")
     parser.add_argument("--device", default=None, help="auto, cpu, cuda[:i] (default: the config's)")
+    parser.add_argument(
+        "--init",
+        help="continue pre-training from these weights (a bundled name or a checkpoint); the card counts its steps",
+    )
     parser.add_argument("--name", default=DEFAULT_PRETRAINED)
     parser.add_argument("--out", type=Path, default=models_dir(), help="models folder (default: the package's)")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "hmgdm-bundled")
@@ -188,8 +213,18 @@ def main() -> None:
         f"{len(dataset)} graphs ({', '.join(str(s['graphs_used']) for s in sources)}) in {graphs_s:.0f} s", flush=True
     )
 
+    init, prior = None, None
+    if args.init:
+        init = resolve_checkpoint(args.init)
+        # A bundled start's card holds its history; a plain checkpoint's meta holds its own steps.
+        prior = (
+            model_card(args.init)
+            if args.init in list_pretrained() and init == pretrained_path(args.init)
+            else {"steps": load_checkpoint(init).meta["step"], "wall_time_s": None}
+        )
     run = Path(tempfile.mkdtemp(prefix="hmgdm-bundled-run-"))
-    checkpoint, steps, wall = train(dataset, config, None if args.minutes is None else 60 * args.minutes, run)
+    print(f"run folder: {run}", flush=True)
+    checkpoint, steps, wall = train(dataset, config, None if args.minutes is None else 60 * args.minutes, run, init)
     print(f"trained {steps} steps in {wall:.0f} s: {checkpoint}", flush=True)
     report = environment_report()
     # Every 150th Kather tile: a fixed, class-spread subset for the fp16 check.
@@ -200,9 +235,10 @@ def main() -> None:
         "training_data": sources,
         "excluded_data": "MoNuSeg (CC BY-NC-SA: non-commercial) is never used for bundled weights.",
         "graphs": len(dataset),
-        "steps": steps,
-        "epochs": round(steps * config.train.batch_size / len(dataset), 2),
-        "wall_time_s": round(wall, 1),
+        # Totals over the weights' whole history; ``init`` says what this run started from.
+        "steps": steps + (prior["steps"] if prior else 0),
+        "epochs": round((steps + (prior["steps"] if prior else 0)) * config.train.batch_size / len(dataset), 2),
+        "wall_time_s": round(wall + ((prior or {}).get("wall_time_s") or 0), 1),
         "graph_build_s": round(graphs_s, 1),
         "hardware": {
             "platform": platform.platform(),
@@ -216,6 +252,17 @@ def main() -> None:
         "git_commit": git_commit(),
         "representation": None,
     }
+    if prior is not None:
+        card["init"] = {
+            "from": args.init,
+            "sha256": file_sha256(init),
+            "steps": prior["steps"],
+            "date": prior.get("date"),
+            "hardware": prior.get("hardware", {}).get("device"),
+            "command": prior.get("command"),
+            "steps_this_run": steps,
+            "wall_time_s_this_run": round(wall, 1),
+        }
     target = export_pretrained(checkpoint, args.name, card, probe, args.out)
     written = json.loads(target.with_suffix(".json").read_text())
     print(

@@ -48,6 +48,23 @@ def test_list_and_info_show_the_card():
     assert json.loads(as_json.stdout) == card
 
 
+def test_a_continued_model_card_shows_both_runs():
+    from hmgdm_core.cli.pretrained import format_card
+
+    card = model_card(DEFAULT_PRETRAINED)
+    first = {"steps": 100, "date": "2026-01-01 00:00 UTC", "hardware": "cuda", "command": "python first.py"}
+    continued = {
+        **card,
+        "steps": 150,
+        "wall_time_s": 400.0,
+        "init": {"from": "earlier", "sha256": "ab" * 32, **first, "steps_this_run": 50, "wall_time_s_this_run": 300.0},
+    }
+    text = format_card(continued)
+    assert "150 steps" in text and "400 s in all" in text and "this run 50 steps in 300 s" in text
+    assert "started from  earlier (sha256 abababababab…): 100 steps on cuda, 2026-01-01 00:00 UTC" in text
+    assert "python first.py" in text and ("started from" in format_card(card)) == ("init" in card)
+
+
 def test_unknown_name_is_one_line_and_status_2():
     result = hmgdm("pretrained", "info", "no-such-model")
     assert result.returncode == 2

@@ -26,9 +26,18 @@ def format_card(card: dict) -> str:
         f"network       F {model['feature_dim']}, embed {model['embed_dim']}, hidden {model['hidden_dim']}, "
         f"L {model['num_layers']}",
         f"training      {card['steps']} steps ({card['epochs']} epochs over {card['graphs']} graphs) in "
-        f"{card['wall_time_s']:.0f} s on {card['hardware']['device']}, {card['date']}",
+        f"{card['wall_time_s']:.0f} s{' in all' if 'init' in card else ''} on {card['hardware']['device']}, "
+        f"{card['date']}",
         f"command       {card['command']}",
     ]
+    if "init" in card:
+        # A continued run: its own steps, and the weights (and hardware) it started from.
+        start = card["init"]
+        lines[-2] += f"; this run {start['steps_this_run']} steps in {start['wall_time_s_this_run']:.0f} s"
+        lines.append(
+            f"started from  {start['from']} (sha256 {start['sha256'][:12]}…): {start['steps']} steps on "
+            f"{start['hardware']}, {start['date']}, by: {start['command']}"
+        )
     for source in card["training_data"]:
         lines.append(f"data          {source['name']}: {source['graphs_used']} graphs, {source['licence']}")
         lines.append(f"              attribution: {source['attribution']}")
