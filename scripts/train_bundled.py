@@ -213,7 +213,7 @@ def main() -> None:
         f"{len(dataset)} graphs ({', '.join(str(s['graphs_used']) for s in sources)}) in {graphs_s:.0f} s", flush=True
     )
 
-    init, prior = None, None
+    init, prior = None, {}
     if args.init:
         init = resolve_checkpoint(args.init)
         # A bundled start's card holds its history; a plain checkpoint's meta holds its own steps.
@@ -226,6 +226,7 @@ def main() -> None:
     print(f"run folder: {run}", flush=True)
     checkpoint, steps, wall = train(dataset, config, None if args.minutes is None else 60 * args.minutes, run, init)
     print(f"trained {steps} steps in {wall:.0f} s: {checkpoint}", flush=True)
+    total_steps = steps + prior.get("steps", 0)
     report = environment_report()
     # Every 150th Kather tile: a fixed, class-spread subset for the fp16 check.
     probe = kather[list(range(0, len(kather), 150))]
@@ -236,9 +237,9 @@ def main() -> None:
         "excluded_data": "MoNuSeg (CC BY-NC-SA: non-commercial) is never used for bundled weights.",
         "graphs": len(dataset),
         # Totals over the weights' whole history; ``init`` says what this run started from.
-        "steps": steps + (prior["steps"] if prior else 0),
-        "epochs": round((steps + (prior["steps"] if prior else 0)) * config.train.batch_size / len(dataset), 2),
-        "wall_time_s": round(wall + ((prior or {}).get("wall_time_s") or 0), 1),
+        "steps": total_steps,
+        "epochs": round(total_steps * config.train.batch_size / len(dataset), 2),
+        "wall_time_s": round(wall + (prior.get("wall_time_s") or 0), 1),
         "graph_build_s": round(graphs_s, 1),
         "hardware": {
             "platform": platform.platform(),
@@ -252,7 +253,7 @@ def main() -> None:
         "git_commit": git_commit(),
         "representation": None,
     }
-    if prior is not None:
+    if prior:
         card["init"] = {
             "from": args.init,
             "sha256": file_sha256(init),
