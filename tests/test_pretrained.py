@@ -250,6 +250,18 @@ def test_export_refuses_bad_names_and_the_size_budget(tiny_run, small_patch_grap
     assert not list(tmp_path.iterdir())  # nothing half-written
 
 
+def test_export_budget_counts_bundled_models_only(tiny_run, small_patch_graphs, tmp_path, monkeypatch):
+    """A checkpoint copied into the models folder is not shipped; another model with its card is."""
+    size = export_pretrained(tiny_run, "tiny", {}, small_patch_graphs, tmp_path).stat().st_size
+    (tmp_path / "tiny.pt").rename(tmp_path / "other.pt")
+    (tmp_path / "tiny.json").unlink()
+    monkeypatch.setattr(export_module, "MAX_BUNDLED_BYTES", size + size // 2)
+    export_pretrained(tiny_run, "tiny", {}, small_patch_graphs, tmp_path)  # other.pt has no card: not counted
+    (tmp_path / "other.json").write_text("{}")
+    with pytest.raises(InputError, match="narrower network"):
+        export_pretrained(tiny_run, "tiny", {}, small_patch_graphs, tmp_path)
+
+
 def test_docs_page_shows_every_card_as_it_is():
     """``scripts/train_bundled.py`` rewrites the cards section; a hand-edited or stale card fails here."""
     from pathlib import Path

@@ -79,7 +79,8 @@ def export_pretrained(
     Raises
     ------
     InputError
-        For a bad name, or when the bundled weights would exceed :data:`MAX_BUNDLED_BYTES` together.
+        For a bad name, or when the bundled weights (``.pt`` files with a ``.json`` card in ``out_dir``) would
+        exceed :data:`MAX_BUNDLED_BYTES` together.
     """
     if not name or not all(c.isalnum() or c in "-_" for c in name):
         raise InputError(f"bundled model name {name!r}: use letters, digits, '-' and '_'")
@@ -98,7 +99,11 @@ def export_pretrained(
     with atomic_path(target) as temporary:
         torch.save(stored, temporary)
         size = temporary.stat().st_size
-        others = sum(p.stat().st_size for p in out.glob("*.pt") if p.name != target.name)
+        # Bundled models are weights with a card (what list_pretrained shows); other .pt files in the folder,
+        # such as checkpoints copied beside them, are not shipped and do not count.
+        others = sum(
+            p.stat().st_size for p in out.glob("*.pt") if p.name != target.name and p.with_suffix(".json").is_file()
+        )
         if size + others > MAX_BUNDLED_BYTES:
             raise InputError(
                 f"{name}.pt would be {size / 1e6:.1f} MB; with the other bundled models "

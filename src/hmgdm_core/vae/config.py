@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hmgdm_core.config_checks import check_at_least, check_fields, check_positive
+
 __all__ = ["VAEConfig"]
 
 
@@ -34,6 +36,13 @@ class VAEConfig:
     """Optimisation steps."""
     seed: int = 0
     """Seed of the initialisation and the window sampling."""
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        for name in ("window", "downsample", "latent_channels", "base_channels", "batch_size", "steps"):
+            check_at_least(self, name, 1)
+        check_positive(self, "lr")
+        check_at_least(self, "kl_weight", 0)
 
     @property
     def latent_dim(self) -> int:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import json
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +19,7 @@ from napari.utils.notifications import show_error, show_info
 
 from hmgdm_core.errors import InputError
 from hmgdm_core.graph import ENTITY_KINDS, GraphConfig, GraphDataset
-from hmgdm_core.io.atomic import atomic_path, write_text_atomic
+from hmgdm_core.io.atomic import atomic_path
 from hmgdm_core.model.config import ModelConfig
 from hmgdm_core.pretrained import DEFAULT_PRETRAINED, list_pretrained, pretrained_config, pretrained_path
 from hmgdm_core.train import (
@@ -39,6 +39,7 @@ from hmgdm_core.train.config import PRESETS
 from hmgdm_core.vae import VAEConfig, VAEFinished, VAEStep
 from napari_hmgdm._devices import device_choices
 from napari_hmgdm._train_job import WIDGET_TRAIN_DEFAULTS, FollowedLabels, TrainRequest, train_job
+from napari_hmgdm._train_settings import default_settings_path, read_settings, write_settings
 from napari_hmgdm._widgets._dock import ScrollingDock
 from napari_hmgdm._widgets._forms import DataclassForm, collapsible
 from napari_hmgdm._widgets._loss_plot import LossPlot
@@ -69,6 +70,12 @@ def _stop_orphaned_run(live: dict) -> None:
                 signal.disconnect()
 
 
+def _choice(saved: dict, name: str, choices: Sequence[str], default: str) -> str:
+    """The saved value of a drop-down when it is still one of its choices (they change between versions)."""
+    value = saved.get(name, default)
+    return value if value in choices else default
+
+
 class TrainState(enum.Enum):
     """Where a training run stands; only the widget writes it."""
 
@@ -78,13 +85,6 @@ class TrainState(enum.Enum):
     DONE = "done"
     STOPPED = "stopped"
     FAILED = "failed"
-
-
-def default_settings_path() -> Path:
-    """Where the widget remembers its settings between sessions."""
-    from platformdirs import user_config_dir
-
-    return Path(user_config_dir("napari-hmgdm")) / "train_widget.json"
 
 
 def default_runs_dir() -> Path:
@@ -108,7 +108,7 @@ class TrainWidget(ScrollingDock):
     def __init__(self, viewer: napari.viewer.Viewer, settings_path: Path | None = None) -> None:
         self._viewer = viewer
         self._settings_path = settings_path or default_settings_path()
-        saved = self._read_settings()
+        saved, dropped = read_settings(self._settings_path)
         self._worker = None
         self._token: CancelToken | None = None
         # What a run needs stopped if the widget dies under it; the closure below must not hold the widget.
@@ -119,12 +119,13 @@ class TrainWidget(ScrollingDock):
         self.checkpoint: Path | None = None
 
         self.picker = RegionPicker(viewer, mpp=saved.get("mpp", 1.0))
-        self.kind = ComboBox(choices=list(ENTITY_KINDS), value=saved.get("kind", "tissue"), label="entities")
+        self.kind = ComboBox(choices=list(ENTITY_KINDS), value=_choice(saved, "kind", ENTITY_KINDS, "tissue"),
+                             label="entities")
         self.kind.tooltip = "nuclei: one node per nucleus; tissue: one node per small piece of similar tissue."
-        self.patch_size = SpinBox(value=saved.get("patch_size", 256), min=32, max=4096, step=32,
-                                  label="patch size (px)")  # fmt: skip
+        self.patch_size = SpinBox(value=min(max(saved.get("patch_size", 256), 32), 4096), min=32, max=4096,
+                                  step=32, label="patch size (px)")  # fmt: skip
         self.patch_size.tooltip = "The region is cut into square patches of this many read pixels; one graph each."
-        pretrain_saved = PretrainConfig.from_json(saved["pretrain"]) if "pretrain" in saved else None
+        pretrain_saved = saved.get("pretrain")
         train_defaults = pretrain_saved.train if pretrain_saved else WIDGET_TRAIN_DEFAULTS
         choices, found = device_choices()
         if train_defaults.device not in choices:
@@ -137,18 +138,19 @@ class TrainWidget(ScrollingDock):
         )
         self.train_settings.device.tooltip = f"{self.train_settings.device.tooltip} Found: {found}."
         self.model_settings = DataclassForm(pretrain_saved.model if pretrain_saved else ModelConfig())
-        self.features = ComboBox(choices=[RAW, LATENT], value=saved.get("features", RAW), label="node features")
+        self.features = ComboBox(choices=[RAW, LATENT], value=_choice(saved, "features", (RAW, LATENT), RAW),
+                                 label="node features")
         self.features.tooltip = (
             "raw: the 3×w×w pixel windows; entity VAE: fit a VAE on the region's windows "
             "first (saved as vae.pt beside the checkpoints) and pre-train on its latents"
         )
-        self.vae_settings = DataclassForm(VAEConfig(**saved["vae"]) if "vae" in saved else WIDGET_VAE_DEFAULTS,
-                                          essential=("steps",))  # fmt: skip
+        self.vae_settings = DataclassForm(saved.get("vae", WIDGET_VAE_DEFAULTS), essential=("steps",))
         self.out_dir = FileEdit(mode="d", value=saved.get("out_dir", str(default_runs_dir())), label="save runs in")
         self.out_dir.tooltip = "Each run writes its checkpoints and settings to a new run-<date> folder here."
         bundled = DEFAULT_PRETRAINED in list_pretrained()
         self.start_from = ComboBox(choices=[BUNDLED, SCRATCH] if bundled else [SCRATCH], label="start from",
-                                   value=saved.get("start_from", BUNDLED) if bundled else SCRATCH)
+                                   value=_choice(saved, "start_from", (BUNDLED, SCRATCH), BUNDLED) if bundled
+                                   else SCRATCH)
         self.start_from.tooltip = (f"bundled: continue pre-training the bundled model {DEFAULT_PRETRAINED} on this "
                                    "region (its network settings are used); from scratch: random weights with the "
                                    "Network settings below")
@@ -158,6 +160,8 @@ class TrainWidget(ScrollingDock):
         self.new_run_button.visible = False
         self.progress = ProgressBar(min=0, max=1, value=0, label="steps")
         self.status = StatusLine()
+        if dropped:
+            self.status.value = "Some saved settings could not be used (defaults instead): " + "; ".join(dropped)
         self.loss_plot = LossPlot()
         self.mask_schedule = MaskScheduleView(viewer)
         self.save_button = PushButton(text="Save checkpoint…")
@@ -193,12 +197,6 @@ class TrainWidget(ScrollingDock):
         self.vae_section.setVisible(features == LATENT)
 
     # --- settings -------------------------------------------------------------------------------------------
-    def _read_settings(self) -> dict:
-        try:
-            return json.loads(self._settings_path.read_text())
-        except (OSError, ValueError):
-            return {}
-
     def _apply_preset(self, name: str) -> None:
         """Fill the network form and the learning rate from a named preset."""
         preset = PRESETS[name]
@@ -212,17 +210,16 @@ class TrainWidget(ScrollingDock):
 
     def save_settings(self) -> None:
         """Remember the current settings for the next session (atomic write)."""
-        settings = {
+        write_settings(self._settings_path, {
             "mpp": float(self.picker.mpp.value),
             "kind": self.kind.value,
             "patch_size": int(self.patch_size.value),
             "out_dir": str(self.out_dir.value),
-            "pretrain": self.pretrain_config().to_json(),
+            "pretrain": self.pretrain_config(),
             "features": self.features.value,
             "start_from": self.start_from.value,
-            "vae": asdict(self.vae_settings.config),
-        }
-        write_text_atomic(self._settings_path, json.dumps(settings, indent=2))
+            "vae": self.vae_settings.config,
+        })  # fmt: skip
 
     # --- running --------------------------------------------------------------------------------------------
     def _set_state(self, state: TrainState) -> None:
