@@ -97,8 +97,8 @@ def test_vae_cancel_and_bad_settings(tmp_path):
     with pytest.raises(InputError, match="power of two"):
         EntityVAE(VAEConfig(downsample=3))
     # Settings from a JSON file (`hmgdm pretrain --vae-config`, the widget's saved settings) are checked on entry.
-    for bad, field in ((dict(steps="many"), "steps"), (dict(lr=0.0), "lr"), (dict(window=0), "window"),
-                       (dict(kl_weight=-1e-6), "kl_weight"), (dict(batch_size=True), "batch_size")):  # fmt: skip
+    for bad, field in (({"steps": "many"}, "steps"), ({"lr": 0.0}, "lr"), ({"window": 0}, "window"),
+                       ({"kl_weight": -1e-6}, "kl_weight"), ({"batch_size": True}, "batch_size")):  # fmt: skip
         with pytest.raises(InputError, match=f"VAEConfig.{field}"):
             VAEConfig(**bad)
     with pytest.raises(InputError, match="window"):
