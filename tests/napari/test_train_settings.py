@@ -51,6 +51,9 @@ def test_missing_broken_or_odd_files_give_no_settings(tmp_path):
     assert read_settings(path) == ({}, [f"{path} is not valid JSON"])
     path.write_text("[1, 2]")
     assert read_settings(path) == ({}, [f"{path} does not hold a JSON object"])
+    path.write_text('{"mpp": NaN, "kind": "nuclei"}')  # Python's json writes and reads NaN
+    settings, dropped = read_settings(path)
+    assert settings == {"kind": "nuclei"} and dropped == ["mpp: expected a finite number, got nan"]
 
 
 def test_the_widget_opens_on_a_stale_file_and_says_what_it_did_not_use(make_napari_viewer, tmp_path):
@@ -64,6 +67,7 @@ def test_the_widget_opens_on_a_stale_file_and_says_what_it_did_not_use(make_napa
 
     widget = TrainWidget(make_napari_viewer(), settings_path=path)
     assert "pretrain" in widget.status.value and "hidden_width" in widget.status.value
+    assert "'glands' is not offered" in widget.status.value
     assert widget.kind.value == "tissue" and widget.patch_size.value == 128 and widget.features.value == LATENT
     assert widget.model_settings.config == ModelConfig() and widget.vae_settings.config.steps == 7
     widget.save_settings()  # the next session reads a clean file

@@ -70,10 +70,16 @@ def _stop_orphaned_run(live: dict) -> None:
                 signal.disconnect()
 
 
-def _choice(saved: dict, name: str, choices: Sequence[str], default: str) -> str:
-    """The saved value of a drop-down when it is still one of its choices (they change between versions)."""
+def _choice(saved: dict, name: str, choices: Sequence[str], default: str, dropped: list[str]) -> str:
+    """The saved value of a drop-down when it is still one of its choices (they change between versions).
+
+    A value no longer offered gives ``default`` and a line in ``dropped``, like the entries ``read_settings`` drops.
+    """
     value = saved.get(name, default)
-    return value if value in choices else default
+    if value in choices:
+        return value
+    dropped.append(f"{name}: {value!r} is not offered (choose from {', '.join(map(repr, choices))})")
+    return default
 
 
 class TrainState(enum.Enum):
@@ -119,7 +125,7 @@ class TrainWidget(ScrollingDock):
         self.checkpoint: Path | None = None
 
         self.picker = RegionPicker(viewer, mpp=saved.get("mpp", 1.0))
-        self.kind = ComboBox(choices=list(ENTITY_KINDS), value=_choice(saved, "kind", ENTITY_KINDS, "tissue"),
+        self.kind = ComboBox(choices=list(ENTITY_KINDS), value=_choice(saved, "kind", ENTITY_KINDS, "tissue", dropped),
                              label="entities")
         self.kind.tooltip = "nuclei: one node per nucleus; tissue: one node per small piece of similar tissue."
         self.patch_size = SpinBox(value=min(max(saved.get("patch_size", 256), 32), 4096), min=32, max=4096,
@@ -138,7 +144,7 @@ class TrainWidget(ScrollingDock):
         )
         self.train_settings.device.tooltip = f"{self.train_settings.device.tooltip} Found: {found}."
         self.model_settings = DataclassForm(pretrain_saved.model if pretrain_saved else ModelConfig())
-        self.features = ComboBox(choices=[RAW, LATENT], value=_choice(saved, "features", (RAW, LATENT), RAW),
+        self.features = ComboBox(choices=[RAW, LATENT], value=_choice(saved, "features", (RAW, LATENT), RAW, dropped),
                                  label="node features")
         self.features.tooltip = (
             "raw: the 3×w×w pixel windows; entity VAE: fit a VAE on the region's windows "
@@ -149,7 +155,7 @@ class TrainWidget(ScrollingDock):
         self.out_dir.tooltip = "Each run writes its checkpoints and settings to a new run-<date> folder here."
         bundled = DEFAULT_PRETRAINED in list_pretrained()
         self.start_from = ComboBox(choices=[BUNDLED, SCRATCH] if bundled else [SCRATCH], label="start from",
-                                   value=_choice(saved, "start_from", (BUNDLED, SCRATCH), BUNDLED) if bundled
+                                   value=_choice(saved, "start_from", (BUNDLED, SCRATCH), BUNDLED, dropped) if bundled
                                    else SCRATCH)
         self.start_from.tooltip = (f"bundled: continue pre-training the bundled model {DEFAULT_PRETRAINED} on this "
                                    "region (its network settings are used); from scratch: random weights with the "
