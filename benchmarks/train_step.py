@@ -5,12 +5,15 @@ undirected edge pair) with the released design: batch-wide dense attention over 
 edge pairs, one decoder token per edge direction (the "released" baseline, same network otherwise). A third
 variant, "directed", is ours with one token per direction (``ModelConfig(pair_tokens=False)``), to show what the
 pair tokens alone buy. With ``--compiled``, a fourth, "compiled", is ours under ``torch.compile(dynamic=True)``
-(graph sizes vary from batch to batch in training), its first step's compile time reported apart. Each case runs
+(graph sizes vary from batch to batch in training), its first step's compile time reported apart. Where the device
+multiplies bf16 in hardware (CUDA, or a CPU with AVX512-BF16 or AMX), "bf16" is ours under bf16 autocast
+(``TrainConfig(precision="bf16")``; weights, gradients and Adam stay fp32). Each case runs
 in a fresh process so that peak RSS is the case's own. Prints a table, then one JSON line.
 
     OMP_NUM_THREADS=1 python benchmarks/train_step.py --quick
     OMP_NUM_THREADS=1 python benchmarks/train_step.py --sizes 200 500 1000 --batches 1 8 32 [--device cuda]
     OMP_NUM_THREADS=1 python benchmarks/train_step.py --sizes 500 --batches 1 --compiled
+    OMP_NUM_THREADS=1 python benchmarks/train_step.py --sizes 500 1000 --batches 1
 """
 
 import argparse
@@ -32,6 +35,7 @@ from hmgdm_core.diffusion import NoiseSchedule
 from hmgdm_core.model import HMGDM, ModelConfig
 from hmgdm_core.model.attention import GraphTransformer
 from hmgdm_core.train import PretrainConfig, TrainConfig
+from hmgdm_core.train.device import cpu_has_native_bf16
 from hmgdm_core.train.distributed import ProcessGroup
 from hmgdm_core.train.step import optimisation_step
 
@@ -65,8 +69,9 @@ def failure(stderr: str) -> str:
 
 def run_case(nodes: int, batch: int, variant: str, device: str, repeats: int, quick: bool, micro: int | None) -> dict:
     model_config = ModelConfig() if not quick else ModelConfig(hidden_dim=64, embed_dim=128, time_mlp_dim=128)
-    model_config = replace(model_config, pair_tokens=variant in ("ours", "compiled"))
-    config = PretrainConfig(model=model_config, train=TrainConfig(micro_batch_size=micro))
+    model_config = replace(model_config, pair_tokens=variant in ("ours", "compiled", "bf16"))
+    precision = "bf16" if variant == "bf16" else "fp32"
+    config = PretrainConfig(model=model_config, train=TrainConfig(micro_batch_size=micro, precision=precision))
     if variant == "released":
         GraphTransformer.forward = released_attention
     torch.manual_seed(0)
@@ -150,10 +155,13 @@ def main() -> None:
         print(json.dumps(run_case(nodes, batch, variant, args.device, args.repeats, args.quick, args.micro_batch)))
         return
     sizes, batches = ([40, 80], [1, 4]) if args.quick else (args.sizes, args.batches)
+    native_bf16 = args.device.startswith("cuda") or (args.device == "cpu" and cpu_has_native_bf16())
+    variants = ("ours", "directed", "released", *(("bf16",) if native_bf16 else ()))
+    variants += ("compiled",) if args.compiled else ()
     rows = []
     for nodes in sizes:
         for batch in batches:
-            for variant in ("ours", "directed", "released", *(("compiled",) if args.compiled else ())):
+            for variant in variants:
                 edges = batch * nodes * 5
                 map_bytes = 4 * 4 * (edges**2 + (batch * nodes) ** 2)  # 4 heads × fp32, nodes and edges
                 if variant == "released" and map_bytes * 3 > args.baseline_budget_gb * 2**30:
@@ -217,6 +225,19 @@ def main() -> None:
                 f"{'' if pair_gain is None else f'{pair_gain:.2f}x':>6} {released:>12} "
                 f"{'' if ratio is None else f'{ratio:.2f}x':>6}"
             )
+            bf16 = next((r for r in rows if (r["nodes"], r["batch"], r["variant"]) == (nodes, batch, "bf16")), None)
+            if bf16 is not None:
+                print(
+                    f"{'':>5} {'':>3} bf16 autocast: "
+                    + (
+                        f"{bf16['median_ms']:.0f} ms ({ours['median_ms'] / bf16['median_ms']:.2f}x ours fp32, "
+                        f"{base['median_ms'] / bf16['median_ms']:.2f}x released), peak RSS {bf16['peak_rss_gb']:.2f} GB"
+                        if bf16["median_ms"] and base["median_ms"]
+                        else f"{bf16['median_ms']:.0f} ms, peak RSS {bf16['peak_rss_gb']:.2f} GB"
+                        if bf16["median_ms"]
+                        else f"failed: {bf16.get('skipped')}"
+                    )
+                )
             compiled = next(
                 (r for r in rows if (r["nodes"], r["batch"], r["variant"]) == (nodes, batch, "compiled")), None
             )
@@ -243,6 +264,11 @@ def main() -> None:
                     "speedup_vs_released": ratio,
                     **(
                         {}
+                        if bf16 is None
+                        else {"bf16_ms": bf16["median_ms"], "bf16_peak_rss_gb": bf16.get("peak_rss_gb")}
+                    ),
+                    **(
+                        {}
                         if compiled is None
                         else {
                             "compiled_ms": compiled["median_ms"],
@@ -259,6 +285,7 @@ def main() -> None:
                 "device": args.device,
                 "baseline": "released batch-wide dense attention, one decoder token per edge direction",
                 "micro_batch": args.micro_batch,
+                "native_bf16": native_bf16,
                 "quick": args.quick,
                 "results": summary,
             }

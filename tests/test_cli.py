@@ -24,6 +24,8 @@ def test_info_text_and_json(capsys):
     assert report["packages"]["torch"].startswith("2.")
     assert report["cuda"]["available"] in (True, False)
     assert report["cpu"]["logical_cores"] >= 1
+    assert report["cpu"]["native_bf16"] in (True, False)
+    assert "bf16 in hardware" in text
 
 
 def test_console_script_is_installed():

@@ -30,10 +30,12 @@ def environment_report() -> dict:
     -------
     dict
         ``python``, ``platform``, ``packages`` (name → version or None), ``cpu`` (logical
-        cores, torch threads, interop threads), ``cuda`` (available, version, per-GPU name
-        and total memory in GiB), ``mps`` (available).
+        cores, torch threads, interop threads, ``native_bf16``: whether ``--precision bf16`` runs on it),
+        ``cuda`` (available, version, per-GPU name and total memory in GiB), ``mps`` (available).
     """
     import torch
+
+    from hmgdm_core.train.device import cpu_has_native_bf16
 
     gpus = []
     if torch.cuda.is_available():
@@ -51,6 +53,7 @@ def environment_report() -> dict:
             "torch_threads": torch.get_num_threads(),
             "torch_interop_threads": torch.get_num_interop_threads(),
             "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+            "native_bf16": cpu_has_native_bf16(),
         },
         "cuda": {"available": torch.cuda.is_available(), "version": torch.version.cuda, "gpus": gpus},
         "mps": {"available": bool(mps is not None and mps.is_available())},
@@ -65,7 +68,8 @@ def format_report(report: dict) -> str:
     cpu = report["cpu"]
     lines.append(
         f"cpu          {cpu['logical_cores']} logical cores, torch threads {cpu['torch_threads']} "
-        f"(interop {cpu['torch_interop_threads']}), OMP_NUM_THREADS={cpu['OMP_NUM_THREADS']}"
+        f"(interop {cpu['torch_interop_threads']}), OMP_NUM_THREADS={cpu['OMP_NUM_THREADS']}, "
+        + ("bf16 in hardware (--precision bf16 trains faster)" if cpu["native_bf16"] else "no bf16 in hardware")
     )
     cuda = report["cuda"]
     if cuda["available"]:

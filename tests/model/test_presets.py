@@ -22,10 +22,12 @@ def test_fast_preset_is_smaller_with_the_same_inputs_and_objective():
 
 
 def test_cli_preset_with_overrides(tmp_path):
-    args = build_parser().parse_args(["pretrain", "g.pt", "--preset", "fast", "--steps", "7", "--memory-gb", "2"])
-    config = pretrain_config(args)
+    argv = ["pretrain", "g.pt", "--preset", "fast", "--steps", "7", "--memory-gb", "2", "--precision", "bf16"]
+    config = pretrain_config(build_parser().parse_args(argv))
     assert config.model == PRESETS["fast"].model
     assert (config.train.max_steps, config.train.memory_gb, config.train.lr) == (7, 2.0, PRESETS["fast"].train.lr)
+    assert config.train.precision == "bf16"
+    assert pretrain_config(build_parser().parse_args(["pretrain", "g.pt"])).train.precision == "fp32"
     (tmp_path / "c.json").write_text(PretrainConfig().to_json())
     both = build_parser().parse_args(["pretrain", "g.pt", "--preset", "fast", "--config", str(tmp_path / "c.json")])
     with pytest.raises(InputError, match="--config or --preset"):

@@ -17,7 +17,7 @@ __all__ = ["add_pretrain", "add_training_options", "pretrain_config", "vae_confi
 
 
 def pretrain_config(args: argparse.Namespace, base: PretrainConfig | None = None) -> PretrainConfig:
-    """The config of ``--config`` (else ``base``, else the default) with ``--steps``, ``--batch-size``, ``--device``.
+    """The config of ``--config`` (else ``base``, else the default) with the ``--steps`` … ``--precision`` overrides.
 
     Every value is checked by the config dataclasses; a bad one is an :class:`~hmgdm_core.errors.InputError`.
     ``--vae --steps 0`` (fit the VAE only) leaves the steps unset: no pre-training step runs then.
@@ -45,7 +45,8 @@ def pretrain_config(args: argparse.Namespace, base: PretrainConfig | None = None
         raise InputError("give --config or --preset, not both (a preset is a named config)")
     steps = None if args.vae and args.steps == 0 else args.steps
     changes = {k: v for k, v in (("max_steps", steps), ("batch_size", args.batch_size),
-                                 ("device", args.device), ("memory_gb", args.memory_gb)) if v is not None}
+                                 ("device", args.device), ("memory_gb", args.memory_gb),
+                                 ("precision", args.precision)) if v is not None}
     return replace(config, train=replace(config.train, **changes))
 
 
@@ -204,7 +205,7 @@ def _stop_on(token: CancelToken, minutes: float | None) -> Iterator[list[str]]:
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
-    """``--config``, ``--steps``, ``--batch-size``, ``--device``, ``--vae`` and ``--vae-config`` (pretrain, pipeline).
+    """The training options of ``hmgdm pretrain`` and the pipeline: ``--config`` … ``--vae-config``.
 
     With ``--vae``, ``hmgdm pretrain --steps 0`` only fits the VAE (e.g. before a torchrun job).
     """
@@ -213,6 +214,9 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                         help="stop after this many steps (checkpoints every tenth of them; default: the epochs)")
     parser.add_argument("--batch-size", type=int, default=None, help="graphs per step (global batch under torchrun)")
     parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:<i> or mps")
+    parser.add_argument("--precision", default=None, choices=("fp32", "bf16", "fp16"),
+                        help="fp32 (default), or autocast: bf16 on CUDA or on a CPU with AVX512-BF16/AMX "
+                             "(about 1.3x faster per step on the paper-size network), fp16 on CUDA")
     parser.add_argument("--preset", default=None,
                         help="named config instead of our recipe: fast (hidden 64, for CPUs) or paper (the "
                              "released settings)")

@@ -116,7 +116,8 @@ class GraphTransformer(nn.Module):
         rows, rows_graph = dense[valid][kept], graph[kept]
         q, q_valid = to_dense_batch(nn.functional.linear(norm(rows), qkv.weight[:c]), rows_graph, batch_size=num_graphs)
         rows = rows + out(dense_attention(q, k, v, key_valid, self.num_heads)[q_valid])
-        return x.new_zeros(x.shape).index_put((kept,), self.final_norm(ff(rows)))
+        kept_out = self.final_norm(ff(rows))
+        return kept_out.new_zeros(x.shape).index_put((kept,), kept_out)
 
 
 class GraphCrossAttention(nn.Module):

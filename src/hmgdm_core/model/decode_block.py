@@ -95,8 +95,8 @@ class DecodeBlock(nn.Module):
         # Released: the attention output replaces the target tokens; a graph with no context keeps its tokens.
         if self.residual_decode:
             attended = node[node_t] + attended
-        node = node.index_put((node_t,), torch.where(answered[:, None], attended, node[node_t]))
-        node = node.index_put((node_c,), skip_node)
+        node = node.index_put((node_t,), torch.where(answered[:, None], attended, node[node_t]).to(node.dtype))
+        node = node.index_put((node_c,), skip_node.to(node.dtype))
         out = self.node_mlp(torch.relu(self.node_conv(self.pre_node(node), index.edge_index)))
         return node + out if self.residual_decode else out
 
@@ -106,7 +106,7 @@ class DecodeBlock(nn.Module):
         attended, _ = self.edge_xattn(
             edge[edge_t], index.edge_graph[edge_t], skip_edge, index.edge_graph[edge_c], index.num_graphs
         )
-        edge = edge.index_put((edge_t,), edge[edge_t] + attended)
-        edge = edge.index_put((edge_c,), skip_edge)
+        edge = edge.index_put((edge_t,), (edge[edge_t] + attended).to(edge.dtype))
+        edge = edge.index_put((edge_c,), skip_edge.to(edge.dtype))
         out = self.edge_mlp(self.edge_conv(self.pre_edge(edge), index.hypergraph))
         return edge + out if self.residual_decode else out

@@ -104,8 +104,10 @@ class Decoder(nn.Module):
         if self.edge_head is None:
             return self._nodes_only(node, node_tau, encoded, node_z[node_rows], node_rows, index)
         edge = self.edge_tokens(edge_embedding) + edge_tau
-        node = node.index_put((index.node_context,), node_z[node_rows])
-        edge = edge.index_put((index.edge_context,), edge_z[edge_rows])
+        # Under autocast the tokens come out of a Linear (bf16) and the states out of a LayerNorm (fp32): written
+        # rows take the tokens' dtype here and in the decode blocks.
+        node = node.index_put((index.node_context,), node_z[node_rows].to(node.dtype))
+        edge = edge.index_put((index.edge_context,), edge_z[edge_rows].to(edge.dtype))
         # Every decode block replaces the context tokens by encoder states, and the heads read targets only: the
         # joint stage's last layer computes no output for them.
         node = self.node_joint(node, index.node_graph, index.num_graphs, index.node_context)
@@ -130,7 +132,7 @@ class Decoder(nn.Module):
         index: EntityIndex,
     ) -> tuple[Tensor, Tensor]:
         # Without the edge branch there is no edge token and no edge target (the mask draws none).
-        node = node.index_put((index.node_context,), context_z)
+        node = node.index_put((index.node_context,), context_z.to(node.dtype))
         node = self.node_joint(node, index.node_graph, index.num_graphs, index.node_context)
         for depth in reversed(range(len(self.blocks))):
             node = self.blocks[depth].node_step(node + node_tau, encoded.node_skips[depth][rows], index)

@@ -206,6 +206,8 @@ class PretrainingLoss:
 
 def gaussian_kl(mu: Tensor, logvar: Tensor, entries: float | None = None) -> Tensor:
     """½·Σ(σ² + μ² - 1 - log σ²) over (M, H) tensors, divided by ``entries`` (default M·H); 0 when empty."""
+    # In fp32 also under autocast: a bf16 sum keeps three significant digits (a KL of 13.04 reads 13.0).
+    mu, logvar = mu.float(), logvar.float()
     total = 0.5 * torch.sum(torch.exp(logvar) + mu.square() - 1.0 - logvar)
     count = mu.numel() if entries is None else entries
     return total / count if count else total

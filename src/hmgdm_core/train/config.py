@@ -66,7 +66,9 @@ class TrainConfig:
     device: str = "auto"
     """``auto``, ``cpu``, ``cuda``, ``cuda:<i>`` or ``mps``."""
     precision: Precision = "fp32"
-    """``fp32``, or ``bf16``/``fp16`` autocast (CUDA only: bf16 is emulated and ~300× slower on our CPUs)."""
+    """``fp32``, or ``bf16``/``fp16`` autocast on CUDA; ``bf16`` also on a CPU that has it in hardware (AVX512-BF16 or
+    AMX; :func:`~hmgdm_core.train.device.cpu_has_native_bf16`), where it is refused otherwise because emulated bf16
+    is far slower than fp32. Weights, gradients and the optimiser stay fp32."""
     checkpoint_every_epochs: int = 25
     """Epochs between checkpoints; the last step and a cancel always write one."""
     keep_last: int | None = 3

@@ -10,7 +10,7 @@ import torch
 
 from hmgdm_core.errors import InputError
 
-__all__ = ["autocast", "resolve_device"]
+__all__ = ["autocast", "cpu_has_native_bf16", "resolve_device"]
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -50,18 +50,41 @@ def _local_gpu(device: torch.device) -> torch.device:
     return device
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 matrices in hardware (AVX512-BF16 or AMX), so that bf16 autocast is faster.
+
+    Without it oneDNN emulates bf16, which is far slower than fp32.
+    """
+    if not torch.backends.mkldnn.is_available():
+        return False
+    try:  # a private op of torch's oneDNN build; a build without it offers no bf16 on the CPU
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 @contextlib.contextmanager
 def autocast(device: torch.device, precision: str) -> Iterator[None]:
-    """Autocast to bf16/fp16 on CUDA; fp32 everywhere else (anything else is an :class:`InputError`)."""
+    """Autocast to bf16/fp16 on CUDA, to bf16 on a CPU with native bf16; fp32 needs nothing.
+
+    Anything else is an :class:`InputError`: fp16 on a CPU, bf16 on a CPU that would emulate it (far slower than
+    fp32), or an unknown name. Autocast keeps the weights, their gradients and the optimiser in fp32.
+    """
     if precision == "fp32":
         yield
         return
     if precision not in {"bf16", "fp16"}:
         raise InputError(f"unknown precision {precision!r}: use fp32, bf16 or fp16")
+    if device.type == "cpu" and precision == "bf16":
+        if not cpu_has_native_bf16():
+            raise InputError(
+                "bf16 on this CPU would be emulated (no AVX512-BF16 or AMX) and far slower than fp32: use fp32"
+            )
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            yield
+        return
     if device.type != "cuda":
-        raise InputError(
-            f"{precision} autocast is only supported on CUDA (on CPU it is emulated and far slower): use fp32"
-        )
+        raise InputError(f"{precision} autocast is supported on CUDA (and bf16 on CPUs with native bf16): use fp32")
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     with torch.autocast("cuda", dtype=dtype):
         yield

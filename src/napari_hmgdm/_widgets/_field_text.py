@@ -65,7 +65,10 @@ FIELD_TEXT: dict[str, tuple[str, str]] = {
     "min_lr": ("lowest learning rate", "The learning rate is never lowered below this."),
     "seed": ("random seed", "Same seed, same settings: same run."),
     "device": ("run on", "auto picks the GPU when there is one, else the CPU."),
-    "precision": ("number precision", "fp32 is safest; bf16/fp16 are faster on recent GPUs."),
+    "precision": (
+        "number precision",
+        "fp32 is safest; bf16/fp16 are faster on recent GPUs, bf16 also on CPUs with AVX512-BF16 or AMX.",
+    ),
     "checkpoint_every_epochs": ("save every (passes)", "How often the model is saved while training."),
     "max_bad_steps": ("stop after bad steps", "Consecutive steps with a non-finite loss before the run stops."),
     # --- network --------------------------------------------------------------------------------
