@@ -192,7 +192,7 @@ METHODS = {
         "the `fast` CPU preset at its own widths (hidden 64, one joint layer, lr 1e-3)",
         replace(FAST, train=replace(RECIPE.train, lr=FAST.train.lr)),
     ),
-    # Issue 13: bf16 autocast makes a paper-size step 1.3x faster on CPUs with AVX512-BF16/AMX; does it cost quality?
+    # Issue 13: bf16 autocast makes a paper-size step 1.2-1.3x faster on CPUs with bf16 in hardware; at what quality?
     "bf16": (
         "default recipe under bf16 autocast (CUDA, or a CPU with AVX512-BF16/AMX)",
         replace(RECIPE, train=replace(RECIPE.train, precision="bf16")),

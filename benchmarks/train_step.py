@@ -226,18 +226,16 @@ def main() -> None:
                 f"{'' if ratio is None else f'{ratio:.2f}x':>6}"
             )
             bf16 = next((r for r in rows if (r["nodes"], r["batch"], r["variant"]) == (nodes, batch, "bf16")), None)
-            if bf16 is not None:
+            if bf16 is not None and bf16["median_ms"]:
+                gains = f"{ours['median_ms'] / bf16['median_ms']:.2f}x ours fp32"
+                if base["median_ms"]:
+                    gains += f", {base['median_ms'] / bf16['median_ms']:.2f}x released"
                 print(
-                    f"{'':>5} {'':>3} bf16 autocast: "
-                    + (
-                        f"{bf16['median_ms']:.0f} ms ({ours['median_ms'] / bf16['median_ms']:.2f}x ours fp32, "
-                        f"{base['median_ms'] / bf16['median_ms']:.2f}x released), peak RSS {bf16['peak_rss_gb']:.2f} GB"
-                        if bf16["median_ms"] and base["median_ms"]
-                        else f"{bf16['median_ms']:.0f} ms, peak RSS {bf16['peak_rss_gb']:.2f} GB"
-                        if bf16["median_ms"]
-                        else f"failed: {bf16.get('skipped')}"
-                    )
+                    f"{'':>5} {'':>3} bf16 autocast: {bf16['median_ms']:.0f} ms ({gains}), "
+                    f"peak RSS {bf16['peak_rss_gb']:.2f} GB"
                 )
+            elif bf16 is not None:
+                print(f"{'':>5} {'':>3} bf16 autocast failed: {bf16.get('skipped')}")
             compiled = next(
                 (r for r in rows if (r["nodes"], r["batch"], r["variant"]) == (nodes, batch, "compiled")), None
             )

@@ -69,7 +69,7 @@ def format_report(report: dict) -> str:
     lines.append(
         f"cpu          {cpu['logical_cores']} logical cores, torch threads {cpu['torch_threads']} "
         f"(interop {cpu['torch_interop_threads']}), OMP_NUM_THREADS={cpu['OMP_NUM_THREADS']}, "
-        + ("bf16 in hardware (--precision bf16 trains faster)" if cpu["native_bf16"] else "no bf16 in hardware")
+        + ("bf16 in hardware (--precision bf16 offered)" if cpu["native_bf16"] else "no bf16 in hardware")
     )
     cuda = report["cuda"]
     if cuda["available"]:

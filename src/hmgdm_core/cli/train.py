@@ -216,7 +216,7 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:<i> or mps")
     parser.add_argument("--precision", default=None, choices=("fp32", "bf16", "fp16"),
                         help="fp32 (default), or autocast: bf16 on CUDA or on a CPU with AVX512-BF16/AMX "
-                             "(about 1.3x faster per step on the paper-size network), fp16 on CUDA")
+                             "(1.2-1.3x faster per step on the paper-size network, none at small widths), fp16 on CUDA")
     parser.add_argument("--preset", default=None,
                         help="named config instead of our recipe: fast (hidden 64, for CPUs) or paper (the "
                              "released settings)")
