@@ -28,3 +28,17 @@ def device_choices() -> tuple[tuple[str, ...], str]:
         choices.append("mps")
         found.append("MPS")
     return tuple(choices), ", ".join(found)
+
+
+def precision_choices(device: str) -> tuple[str, ...]:
+    """The precisions that train on the picker's ``device`` (:func:`hmgdm_core.train.device.precisions`).
+
+    ``auto`` stands for the device it resolves to; a name that does not resolve (a GPU gone since) offers fp32.
+    """
+    from hmgdm_core.errors import InputError
+    from hmgdm_core.train.device import precisions, resolve_device
+
+    try:
+        return precisions(resolve_device(device))
+    except InputError:
+        return ("fp32",)

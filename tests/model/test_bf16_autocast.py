@@ -86,10 +86,33 @@ def test_cpu_precision_refusals(monkeypatch):
         pass
     with device_module.autocast(cpu, "fp32"):
         assert not torch.is_autocast_enabled("cpu")
+    assert device_module.precisions(cpu) == ("fp32",)
+    assert device_module.precisions(torch.device("mps")) == ("fp32",)
     monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda: True)
+    assert device_module.precisions(cpu) == ("fp32", "bf16")
     with device_module.autocast(cpu, "bf16"):
         assert torch.is_autocast_enabled("cpu")
         assert torch.get_autocast_dtype("cpu") == torch.bfloat16
+
+
+@pytest.mark.filterwarnings("ignore:CUDA is not available")
+def test_every_offered_precision_autocasts_and_no_other(monkeypatch):
+    # What the widget's drop-down offers (``precisions``) is exactly what ``autocast`` accepts, on each device kind.
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
+    for native in (False, True):
+        monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda native=native: native)
+        for device in (torch.device("cpu"), torch.device("mps"), torch.device("cuda:0")):
+            offered = device_module.precisions(device)
+            assert offered[0] == "fp32"
+            for precision in ("fp32", "bf16", "fp16"):
+                try:
+                    # Entering is all that is checked: CUDA autocast can be entered without a GPU.
+                    with device_module.autocast(device, precision):
+                        accepted = True
+                except InputError:
+                    accepted = False
+                assert accepted == (precision in offered), (device, native, precision)
+    assert device_module.precisions(torch.device("cuda:0")) == ("fp32", "fp16")
 
 
 def test_kl_is_summed_in_fp32_from_bf16_latents():

@@ -72,3 +72,26 @@ def test_the_widget_opens_on_a_stale_file_and_says_what_it_did_not_use(make_napa
     assert widget.model_settings.config == ModelConfig() and widget.vae_settings.config.steps == 7
     widget.save_settings()  # the next session reads a clean file
     assert read_settings(path)[1] == []
+
+
+def test_precision_offers_only_what_trains_on_the_chosen_device(make_napari_viewer, tmp_path, monkeypatch):
+    import hmgdm_core.train.device as device_module
+
+    path = tmp_path / "settings.json"
+    fast = PretrainConfig.preset("fast")
+    # Saved on a GPU machine: a device and a precision this CPU machine lacks.
+    gpu_run = replace(fast, train=replace(fast.train, device="cuda:3", precision="fp16"))
+    write_settings(path, {**SAVED, "pretrain": gpu_run})
+    monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda: True)
+    widget = TrainWidget(make_napari_viewer(), settings_path=path)
+    form = widget.train_settings
+    assert "'cuda:3' is not found" in widget.status.value and "'fp16' does not train on auto" in widget.status.value
+    assert form.device.value == "auto" and form.precision.value == "fp32"
+    assert list(form.precision.choices) == ["fp32", "bf16"]  # a CPU with bf16 in hardware
+    form.precision.value = "bf16"
+
+    monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda: False)
+    form.device.value = "cpu"  # as a person picks it: the drop-down's changed signal
+    assert list(form.precision.choices) == ["fp32"] and form.precision.value == "fp32"
+    assert widget.status.value == "bf16 does not train on cpu: precision set to fp32."
+    assert widget.pretrain_config().train.precision == "fp32"

@@ -10,7 +10,7 @@ import torch
 
 from hmgdm_core.errors import InputError
 
-__all__ = ["autocast", "cpu_has_native_bf16", "resolve_device"]
+__all__ = ["autocast", "cpu_has_native_bf16", "precisions", "resolve_device"]
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -63,9 +63,22 @@ def cpu_has_native_bf16() -> bool:
         return False
 
 
+def precisions(device: torch.device) -> tuple[str, ...]:
+    """The ``TrainConfig.precision`` values that train on ``device``, fp32 first.
+
+    fp32 everywhere; bf16 and fp16 on CUDA (bf16 only where the GPU supports it); bf16 on a CPU with bf16 in
+    hardware (:func:`cpu_has_native_bf16`). :func:`autocast` accepts exactly these.
+    """
+    if device.type == "cuda":
+        return ("fp32", "bf16", "fp16") if torch.cuda.is_bf16_supported() else ("fp32", "fp16")
+    if device.type == "cpu" and cpu_has_native_bf16():
+        return ("fp32", "bf16")
+    return ("fp32",)
+
+
 @contextlib.contextmanager
 def autocast(device: torch.device, precision: str) -> Iterator[None]:
-    """Autocast to bf16/fp16 on CUDA, to bf16 on a CPU with native bf16; fp32 needs nothing.
+    """Autocast to bf16/fp16 where :func:`precisions` offers it; fp32 needs nothing.
 
     Anything else is an :class:`InputError`: fp16 on a CPU, bf16 on a CPU that would emulate it (far slower than
     fp32), or an unknown name. Autocast keeps the weights, their gradients and the optimiser in fp32.
@@ -75,16 +88,15 @@ def autocast(device: torch.device, precision: str) -> Iterator[None]:
         return
     if precision not in {"bf16", "fp16"}:
         raise InputError(f"unknown precision {precision!r}: use fp32, bf16 or fp16")
-    if device.type == "cpu" and precision == "bf16":
-        if not cpu_has_native_bf16():
+    if precision not in precisions(device):
+        if device.type == "cpu" and precision == "bf16":
             raise InputError(
                 "bf16 on this CPU would be emulated (no AVX512-BF16 or AMX) and far slower than fp32: use fp32"
             )
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            yield
-        return
-    if device.type != "cuda":
-        raise InputError(f"{precision} autocast is supported on CUDA (and bf16 on CPUs with native bf16): use fp32")
+        raise InputError(
+            f"{precision} autocast is not supported on {device} (it is on CUDA, and bf16 on CPUs with native bf16): "
+            "use fp32"
+        )
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    with torch.autocast("cuda", dtype=dtype):
+    with torch.autocast(device.type, dtype=dtype):
         yield

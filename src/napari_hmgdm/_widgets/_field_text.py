@@ -67,7 +67,8 @@ FIELD_TEXT: dict[str, tuple[str, str]] = {
     "device": ("run on", "auto picks the GPU when there is one, else the CPU."),
     "precision": (
         "number precision",
-        "fp32 is safest; bf16/fp16 are faster on recent GPUs, bf16 also on CPUs with AVX512-BF16 or AMX.",
+        "fp32 is safest; bf16/fp16 are faster on recent GPUs, bf16 also on CPUs with AVX512-BF16 or AMX. "
+        "Only what trains on the chosen device is offered.",
     ),
     "checkpoint_every_epochs": ("save every (passes)", "How often the model is saved while training."),
     "max_bad_steps": ("stop after bad steps", "Consecutive steps with a non-finite loss before the run stops."),

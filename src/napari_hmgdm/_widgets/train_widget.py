@@ -37,7 +37,7 @@ from hmgdm_core.train import (
 )
 from hmgdm_core.train.config import PRESETS
 from hmgdm_core.vae import VAEConfig, VAEFinished, VAEStep
-from napari_hmgdm._devices import device_choices
+from napari_hmgdm._devices import device_choices, precision_choices
 from napari_hmgdm._train_job import WIDGET_TRAIN_DEFAULTS, FollowedLabels, TrainRequest, train_job
 from napari_hmgdm._train_settings import default_settings_path, read_settings, write_settings
 from napari_hmgdm._widgets._dock import ScrollingDock
@@ -135,14 +135,20 @@ class TrainWidget(ScrollingDock):
         train_defaults = pretrain_saved.train if pretrain_saved else WIDGET_TRAIN_DEFAULTS
         choices, found = device_choices()
         if train_defaults.device not in choices:
+            dropped.append(f"device: {train_defaults.device!r} is not found (found: {found})")
             train_defaults = replace(train_defaults, device="auto")
+        offered = precision_choices(train_defaults.device)
+        if train_defaults.precision not in offered:
+            dropped.append(f"precision: {train_defaults.precision!r} does not train on {train_defaults.device}")
+            train_defaults = replace(train_defaults, precision="fp32")
         self.train_settings = DataclassForm(
             train_defaults,
-            choices={"device": choices, "precision": ("fp32", "bf16", "fp16")},
+            choices={"device": choices, "precision": offered},
             essential=("max_steps", "batch_size", "device"),
             advanced_title="Advanced training settings",
         )
         self.train_settings.device.tooltip = f"{self.train_settings.device.tooltip} Found: {found}."
+        self.train_settings.device.changed.connect(self._offer_precisions)
         self.model_settings = DataclassForm(pretrain_saved.model if pretrain_saved else ModelConfig())
         self.features = ComboBox(choices=[RAW, LATENT], value=_choice(saved, "features", (RAW, LATENT), RAW, dropped),
                                  label="node features")
@@ -208,6 +214,15 @@ class TrainWidget(ScrollingDock):
         preset = PRESETS[name]
         self.model_settings.set_config(preset.model)
         self.train_settings.set_config(replace(self.train_settings.config, lr=preset.train.lr))
+
+    def _offer_precisions(self, device: str) -> None:
+        """Offer the precisions that train on ``device``; a choice it lacks becomes fp32, and the status says so."""
+        precision = self.train_settings.precision
+        offered = precision_choices(device)
+        if precision.value not in offered:
+            self.status.value = f"{precision.value} does not train on {device}: precision set to fp32."
+            precision.value = "fp32"
+        precision.choices = offered
 
     def pretrain_config(self) -> PretrainConfig:
         """The run configuration: the chosen recipe's masking and noise with the forms' network and optimiser."""
