@@ -97,6 +97,7 @@ RECIPE = replace(
     train=replace(TRAIN, lr=PretrainConfig().train.lr, loss=PretrainConfig().train.loss),
 )
 FAST = PretrainConfig.preset("fast")
+WINDOW_16 = replace(RECIPE, model=replace(CONTEXT_NETWORK, feature_dim=3 * 16 * 16))
 # The widths `--network` chooses between: every method keeps its own settings and takes these widths.
 WIDTHS = ("embed_dim", "hidden_dim", "latent_mlp_dim", "time_mlp_dim", "block_mlp_dim", "head_dims")
 NETWORKS = {"small": NETWORK, "paper": PAPER.model}
@@ -197,10 +198,15 @@ METHODS = {
         "default recipe under bf16 autocast (CUDA, or a CPU with AVX512-BF16/AMX)",
         replace(RECIPE, train=replace(RECIPE.train, precision="bf16")),
     ),
+    # Issue 12's window size: graphs rebuilt with 16-px node and edge windows (WINDOWS), beside their own random init.
+    "random-init-16": ("(2) at 16-px windows, random init", WINDOW_16),
+    "window-16": ("default recipe on 16-px windows (768 features, the centre of the 32-px ones)", WINDOW_16),
     "bundled": ("frozen bundled model (hmgdm_core.pretrained), trained outside the budget", None),
     "hybrid": ("bundled model's patch vector ‖ pooled entity measurements (a product option; not the target)", None),
 }
 OWN_WIDTHS = {"fast"}
+# Side in pixels of the node and edge windows of the graphs a method uses, where it is not GraphConfig's (32).
+WINDOWS = {"random-init-16": 16, "window-16": 16}
 # vae-latent fits a stage-1 VAE and encodes every window first (~30 min on one core): ask for it by name.
 # bf16 on a CPU that would emulate it is refused (far slower than fp32): there it is left out unless named.
 DEFAULT_METHODS = [m for m in METHODS if m != "vae-latent" and (m != "bf16" or cpu_has_native_bf16())]
@@ -246,8 +252,9 @@ def tile_index(data_dir: Path, label_column: str, group_column: str, per_class: 
     return picked
 
 
-def build_graphs(rows: list[dict], cache: Path, mpp: float) -> tuple[GraphDataset, float]:
-    """Graphs of the tiles (cached in ``cache``) and the seconds it took to build them (0 when cached)."""
+def build_graphs(rows: list[dict], cache: Path, mpp: float, window: int) -> tuple[GraphDataset, float]:
+    """Graphs of the tiles with ``window``-px windows (cached in ``cache``) and the seconds it took to build them
+    (0 when cached)."""
     if cache.is_file():
         return GraphDataset.load(cache), 0.0
     listing = cache.with_suffix(".csv")
@@ -258,7 +265,7 @@ def build_graphs(rows: list[dict], cache: Path, mpp: float) -> tuple[GraphDatase
         writer.writerows(rows)
     start = time.perf_counter()
     # restrict_to_tissue=False: empty and adipose tiles must still get a graph.
-    config = GraphConfig(kind="tissue", restrict_to_tissue=False)
+    config = GraphConfig(kind="tissue", restrict_to_tissue=False, window=window)
     dataset = dataset_from_folder(
         cache.parent, mpp, config, index_csv=str(listing), label_column="label", group_column="group"
     )
@@ -339,7 +346,7 @@ def run_method(
         patch = embed_dataset(load_pretrained(bundled).model, dataset, device=device).patch
         features = np.hstack([patch, pooled_measurements(dataset)])
         return {**probe_fn(features), "pretraining": f"{bundled}: {card['steps']} steps"}, None
-    if name == "random-init":
+    if name in ("random-init", "random-init-16"):
         model = initial_model(config, dataset)
         embedding = embed_dataset(model, dataset, device=device, entities=True)
         units = {"active_units": active_units(embedding.node), "latent_dim": model.config.hidden_dim}
@@ -454,12 +461,20 @@ def main() -> None:
     torch.set_num_threads(1)
     budget, folds = (5.0, 2) if args.quick else (60 * args.minutes, args.folds)
     rows = tile_index(args.data_dir, args.label_column, args.group_column, 8 if args.quick else None)
-    cache = args.cache / f"{args.data_dir.resolve().name}-{len(rows)}.pt"
-    dataset, build_s = build_graphs(rows, cache, args.mpp)
-    labels, groups = dataset.labels, np.asarray(dataset.groups)
-    if args.device != "cpu":
+    default_window = GraphConfig().window
+
+    def graphs_at(window: int) -> tuple[GraphDataset, float]:
+        suffix = "" if window == default_window else f"-w{window}"
+        cache = args.cache / f"{args.data_dir.resolve().name}-{len(rows)}{suffix}.pt"
+        return build_graphs(rows, cache, args.mpp, window)
+
+    def expanded(graphs: GraphDataset) -> GraphDataset | list:
         # Expanded once: decoding every batch's tiles on the host would otherwise bound the accelerator's steps.
-        dataset = list(dataset)
+        return graphs if args.device == "cpu" else list(graphs)
+
+    built, build_s = graphs_at(default_window)
+    labels, groups = built.labels, np.asarray(built.groups)
+    datasets = {default_window: expanded(built)}
     names = {r["label"]: r["name"] for r in rows}
     # grouped_folds needs every class in ≥ folds groups; leave out the classes that are not (Kather: EMPTY, 2 slides).
     dropped = sorted(c for c in set(labels.tolist()) if len(set(groups[labels == c])) < folds)
@@ -472,6 +487,10 @@ def main() -> None:
 
     tuned = {}
     for name in args.methods:
+        window = WINDOWS.get(name, default_window)
+        if window not in datasets:
+            datasets[window] = expanded(graphs_at(window)[0])
+        dataset = datasets[window]
         results[name], model = run_method(
             name, dataset, budget, work, probe_fn, args.bundled, args.network, args.device
         )
