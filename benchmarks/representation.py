@@ -207,6 +207,8 @@ METHODS = {
 OWN_WIDTHS = {"fast"}
 # Side in pixels of the node and edge windows of the graphs a method uses, where it is not GraphConfig's (32).
 WINDOWS = {"random-init-16": 16, "window-16": 16}
+# Rows that probe their network untrained.
+UNTRAINED = {"random-init", "random-init-16"}
 # vae-latent fits a stage-1 VAE and encodes every window first (~30 min on one core): ask for it by name.
 # bf16 on a CPU that would emulate it is refused (far slower than fp32): there it is left out unless named.
 DEFAULT_METHODS = [m for m in METHODS if m != "vae-latent" and (m != "bf16" or cpu_has_native_bf16())]
@@ -346,7 +348,7 @@ def run_method(
         patch = embed_dataset(load_pretrained(bundled).model, dataset, device=device).patch
         features = np.hstack([patch, pooled_measurements(dataset)])
         return {**probe_fn(features), "pretraining": f"{bundled}: {card['steps']} steps"}, None
-    if name in ("random-init", "random-init-16"):
+    if name in UNTRAINED:
         model = initial_model(config, dataset)
         embedding = embed_dataset(model, dataset, device=device, entities=True)
         units = {"active_units": active_units(embedding.node), "latent_dim": model.config.hidden_dim}
@@ -489,7 +491,11 @@ def main() -> None:
     for name in args.methods:
         window = WINDOWS.get(name, default_window)
         if window not in datasets:
-            datasets[window] = expanded(graphs_at(window)[0])
+            other = graphs_at(window)[0]
+            # The probe's labels and folds are the default graphs': every tile must keep its place.
+            if not (np.array_equal(other.labels, labels) and np.array_equal(np.asarray(other.groups), groups)):
+                raise SystemExit(f"the {window}-px graphs do not list the same tiles in the same order")
+            datasets[window] = expanded(other)
         dataset = datasets[window]
         results[name], model = run_method(
             name, dataset, budget, work, probe_fn, args.bundled, args.network, args.device
