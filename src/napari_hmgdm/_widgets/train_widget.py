@@ -7,21 +7,19 @@ import enum
 import os
 import shutil
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from magicgui.widgets import ComboBox, Container, FileEdit, ProgressBar, PushButton, SpinBox
+from magicgui.widgets import Container, ProgressBar, PushButton
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
 
 from hmgdm_core.errors import InputError
-from hmgdm_core.graph import ENTITY_KINDS, GraphConfig, GraphDataset
+from hmgdm_core.graph import GraphConfig, GraphDataset
 from hmgdm_core.io.atomic import atomic_path
-from hmgdm_core.model.config import ModelConfig
-from hmgdm_core.pretrained import DEFAULT_PRETRAINED, list_pretrained, pretrained_config, pretrained_path
+from hmgdm_core.pretrained import DEFAULT_PRETRAINED, pretrained_config, pretrained_path
 from hmgdm_core.train import (
     Cancelled,
     CancelToken,
@@ -29,34 +27,26 @@ from hmgdm_core.train import (
     Failed,
     Finished,
     MaskDrawn,
-    PretrainConfig,
     Started,
     StepDone,
     latest_checkpoint,
     load_checkpoint,
 )
-from hmgdm_core.train.config import PRESETS
-from hmgdm_core.vae import VAEConfig, VAEFinished, VAEStep
-from napari_hmgdm._devices import device_choices, precision_choices
-from napari_hmgdm._train_job import WIDGET_TRAIN_DEFAULTS, FollowedLabels, TrainRequest, train_job
-from napari_hmgdm._train_settings import default_settings_path, read_settings, write_settings
+from hmgdm_core.vae import VAEFinished, VAEStep
+from napari_hmgdm._train_job import FollowedLabels, TrainRequest, train_job
 from napari_hmgdm._widgets._dock import ScrollingDock
-from napari_hmgdm._widgets._forms import DataclassForm, collapsible
+from napari_hmgdm._widgets._forms import collapsible
 from napari_hmgdm._widgets._loss_plot import LossPlot
 from napari_hmgdm._widgets._mask_schedule import MaskScheduleView
-from napari_hmgdm._widgets._selection import RegionPicker
 from napari_hmgdm._widgets._status import StatusLine
 from napari_hmgdm._widgets._text import human_eta, short_path
+from napari_hmgdm._widgets._train_form import BUNDLED, LATENT, RAW, SCRATCH, TrainForm
 
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["TrainState", "TrainWidget"]
-
-# Likewise a short entity-VAE fit; the CLI keeps VAEConfig's 2000 steps of 256 windows.
-WIDGET_VAE_DEFAULTS = VAEConfig(batch_size=64, steps=200)
-RAW, LATENT = "raw windows", "entity VAE (latent features)"
-BUNDLED, SCRATCH = "bundled model", "from scratch"
+# The drop-downs' values are exported with the widget: its callers set ``features`` and ``start_from`` to them.
+__all__ = ["BUNDLED", "LATENT", "RAW", "SCRATCH", "TrainState", "TrainWidget"]
 
 
 def _stop_orphaned_run(live: dict) -> None:
@@ -70,18 +60,6 @@ def _stop_orphaned_run(live: dict) -> None:
                 signal.disconnect()
 
 
-def _choice(saved: dict, name: str, choices: Sequence[str], default: str, dropped: list[str]) -> str:
-    """The saved value of a drop-down when it is still one of its choices (they change between versions).
-
-    A value no longer offered gives ``default`` and a line in ``dropped``, like the entries ``read_settings`` drops.
-    """
-    value = saved.get(name, default)
-    if value in choices:
-        return value
-    dropped.append(f"{name}: {value!r} is not offered (choose from {', '.join(map(repr, choices))})")
-    return default
-
-
 class TrainState(enum.Enum):
     """Where a training run stands; only the widget writes it."""
 
@@ -93,15 +71,11 @@ class TrainState(enum.Enum):
     FAILED = "failed"
 
 
-def default_runs_dir() -> Path:
-    """Parent folder of the widget's training runs."""
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("napari-hmgdm")) / "runs"
-
-
-class TrainWidget(ScrollingDock):
+class TrainWidget(TrainForm, ScrollingDock):
     """Pre-train H-MGDM on the patch graphs of the selected region.
+
+    The settings controls, and the run configuration they make, come from
+    :class:`~napari_hmgdm._widgets._train_form.TrainForm`.
 
     Parameters
     ----------
@@ -113,8 +87,6 @@ class TrainWidget(ScrollingDock):
 
     def __init__(self, viewer: napari.viewer.Viewer, settings_path: Path | None = None) -> None:
         self._viewer = viewer
-        self._settings_path = settings_path or default_settings_path()
-        saved, dropped = read_settings(self._settings_path)
         self._worker = None
         self._token: CancelToken | None = None
         # What a run needs stopped if the widget dies under it; the closure below must not hold the widget.
@@ -124,48 +96,7 @@ class TrainWidget(ScrollingDock):
         self._resume_offered = False
         self.checkpoint: Path | None = None
 
-        self.picker = RegionPicker(viewer, mpp=saved.get("mpp", 1.0))
-        self.kind = ComboBox(choices=list(ENTITY_KINDS), value=_choice(saved, "kind", ENTITY_KINDS, "tissue", dropped),
-                             label="entities")
-        self.kind.tooltip = "nuclei: one node per nucleus; tissue: one node per small piece of similar tissue."
-        self.patch_size = SpinBox(value=min(max(saved.get("patch_size", 256), 32), 4096), min=32, max=4096,
-                                  step=32, label="patch size (px)")  # fmt: skip
-        self.patch_size.tooltip = "The region is cut into square patches of this many read pixels; one graph each."
-        pretrain_saved = saved.get("pretrain")
-        train_defaults = pretrain_saved.train if pretrain_saved else WIDGET_TRAIN_DEFAULTS
-        choices, found = device_choices()
-        if train_defaults.device not in choices:
-            dropped.append(f"device: {train_defaults.device!r} is not found (found: {found})")
-            train_defaults = replace(train_defaults, device="auto")
-        offered = precision_choices(train_defaults.device)
-        if train_defaults.precision not in offered:
-            dropped.append(f"precision: {train_defaults.precision!r} does not train on {train_defaults.device}")
-            train_defaults = replace(train_defaults, precision="fp32")
-        self.train_settings = DataclassForm(
-            train_defaults,
-            choices={"device": choices, "precision": offered},
-            essential=("max_steps", "batch_size", "device"),
-            advanced_title="Advanced training settings",
-        )
-        self.train_settings.device.tooltip = f"{self.train_settings.device.tooltip} Found: {found}."
-        self.train_settings.device.changed.connect(self._offer_precisions)
-        self.model_settings = DataclassForm(pretrain_saved.model if pretrain_saved else ModelConfig())
-        self.features = ComboBox(choices=[RAW, LATENT], value=_choice(saved, "features", (RAW, LATENT), RAW, dropped),
-                                 label="node features")
-        self.features.tooltip = (
-            "raw: the 3×w×w pixel windows; entity VAE: fit a VAE on the region's windows "
-            "first (saved as vae.pt beside the checkpoints) and pre-train on its latents"
-        )
-        self.vae_settings = DataclassForm(saved.get("vae", WIDGET_VAE_DEFAULTS), essential=("steps",))
-        self.out_dir = FileEdit(mode="d", value=saved.get("out_dir", str(default_runs_dir())), label="save runs in")
-        self.out_dir.tooltip = "Each run writes its checkpoints and settings to a new run-<date> folder here."
-        bundled = DEFAULT_PRETRAINED in list_pretrained()
-        self.start_from = ComboBox(choices=[BUNDLED, SCRATCH] if bundled else [SCRATCH], label="start from",
-                                   value=_choice(saved, "start_from", (BUNDLED, SCRATCH), BUNDLED, dropped) if bundled
-                                   else SCRATCH)
-        self.start_from.tooltip = (f"bundled: continue pre-training the bundled model {DEFAULT_PRETRAINED} on this "
-                                   "region (its network settings are used); from scratch: random weights with the "
-                                   "Network settings below")
+        dropped = self._make_settings_controls(viewer, settings_path)
         self.train_button = PushButton(text="Train")
         self.new_run_button = PushButton(text="New run")
         self.new_run_button.tooltip = "Start from scratch instead of continuing the stopped run."
@@ -178,12 +109,6 @@ class TrainWidget(ScrollingDock):
         self.mask_schedule = MaskScheduleView(viewer)
         self.save_button = PushButton(text="Save checkpoint…")
         self.load_button = PushButton(text="Load checkpoint…")
-        self.preset = ComboBox(choices=list(PRESETS), value="default", label="recipe")
-        self.preset.tooltip = (
-            "fast: a quarter-width network (hidden 64), ~3× the steps per minute on a CPU; at equal time its "
-            "embeddings probed no better than the default's (docs/representation.md)"
-        )
-        self.preset.changed.connect(self._apply_preset)
         self.vae_section = collapsible("Entity VAE settings", self.vae_settings, expanded=False)
         super().__init__([
             self.picker, self.kind, self.patch_size, self.features, self.preset, self.train_settings, self.out_dir,
@@ -207,40 +132,6 @@ class TrainWidget(ScrollingDock):
 
     def _show_vae_settings(self, features: str) -> None:
         self.vae_section.setVisible(features == LATENT)
-
-    # --- settings -------------------------------------------------------------------------------------------
-    def _apply_preset(self, name: str) -> None:
-        """Fill the network form and the learning rate from a named preset."""
-        preset = PRESETS[name]
-        self.model_settings.set_config(preset.model)
-        self.train_settings.set_config(replace(self.train_settings.config, lr=preset.train.lr))
-
-    def _offer_precisions(self, device: str) -> None:
-        """Offer the precisions that train on ``device``; a choice it lacks becomes fp32, and the status says so."""
-        precision = self.train_settings.precision
-        offered = precision_choices(device)
-        if precision.value not in offered:
-            self.status.value = f"{precision.value} does not train on {device}: precision set to fp32."
-            precision.value = "fp32"
-        precision.choices = offered
-
-    def pretrain_config(self) -> PretrainConfig:
-        """The run configuration: the chosen recipe's masking and noise with the forms' network and optimiser."""
-        recipe = PRESETS[self.preset.value]
-        return replace(recipe, model=self.model_settings.config, train=self.train_settings.config)
-
-    def save_settings(self) -> None:
-        """Remember the current settings for the next session (atomic write)."""
-        write_settings(self._settings_path, {
-            "mpp": float(self.picker.mpp.value),
-            "kind": self.kind.value,
-            "patch_size": int(self.patch_size.value),
-            "out_dir": str(self.out_dir.value),
-            "pretrain": self.pretrain_config(),
-            "features": self.features.value,
-            "start_from": self.start_from.value,
-            "vae": self.vae_settings.config,
-        })  # fmt: skip
 
     # --- running --------------------------------------------------------------------------------------------
     def _set_state(self, state: TrainState) -> None:
@@ -459,7 +350,3 @@ class TrainWidget(ScrollingDock):
                 self.load_checkpoint(path)
             except (InputError, OSError) as err:
                 show_error(str(err))
-
-    def settings_dict(self) -> dict:
-        """The training configuration as a plain dict (for display and tests)."""
-        return asdict(self.pretrain_config())
