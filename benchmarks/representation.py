@@ -2,10 +2,11 @@
 
 Every method is a named configuration of the same code (``METHODS``), pre-trained on the same graphs for the
 same wall-clock budget (a ``CancelToken`` cancelled once ``--minutes`` have passed: the last step may overrun
-by its own length), embedded with ``embed_dataset`` (the 4H patch vector) and probed with the same
-slide-grouped, class-balanced logistic-regression CV. The baseline of the run is ``handcrafted`` (pooled
-entity measurements, no network); ``random-init`` is the same network untrained. Prints a table and one
-JSON line, and writes the table as Markdown to ``--out`` with the command, budget, date and machine.
+by its own length), embedded with ``embed_dataset`` (the 4H patch vector of the default readout; the other
+readouts are probed too) and probed with the same slide-grouped, class-balanced logistic-regression CV. The
+baseline of the run is ``handcrafted`` (pooled entity measurements, no network); ``random-init`` is the same
+network untrained. Prints a table and one JSON line, and writes the table as Markdown to ``--out`` with the
+command, budget, date and machine.
 
     OMP_NUM_THREADS=1 python benchmarks/representation.py ../shared/data/kather2016-crc-texture --quick
     OMP_NUM_THREADS=1 python benchmarks/representation.py ../shared/data/kather2016-crc-texture --minutes 2.5 \
@@ -38,7 +39,7 @@ from hmgdm_core.downstream import (
     pooled_measurements,
     pretrained_classifier,
 )
-from hmgdm_core.embed import embed_dataset
+from hmgdm_core.embed import DEFAULT_READOUT, READOUTS, embed_dataset
 from hmgdm_core.graph import GraphConfig
 from hmgdm_core.graph.dataset import GraphDataset, dataset_from_folder
 from hmgdm_core.info import environment_report, format_report
@@ -339,8 +340,8 @@ def run_method(
         model = load_pretrained(bundled).model
         embedding = embed_dataset(model, dataset, device=device, entities=True)
         units = {"active_units": active_units(embedding.node), "latent_dim": model.config.hidden_dim}
-        states = states_probe(model, dataset, probe_fn, device)
-        return {**probe_fn(embedding.patch), **units, **states, "pretraining": note}, model
+        others = other_readouts(model, dataset, probe_fn, device)
+        return {**probe_fn(embedding.patch), **units, **others, "pretraining": note}, model
     if name == "handcrafted":
         return {**probe_fn(pooled_measurements(dataset)), "pretraining": "none"}, None
     if name == "hybrid":
@@ -352,8 +353,8 @@ def run_method(
         model = initial_model(config, dataset)
         embedding = embed_dataset(model, dataset, device=device, entities=True)
         units = {"active_units": active_units(embedding.node), "latent_dim": model.config.hidden_dim}
-        states = states_probe(model, dataset, probe_fn, device)
-        return {**probe_fn(embedding.patch), **units, **states, "pretraining": "none"}, model
+        others = other_readouts(model, dataset, probe_fn, device)
+        return {**probe_fn(embedding.patch), **units, **others, "pretraining": "none"}, model
     graphs = dataset
     note = ""
     start = time.perf_counter()
@@ -375,16 +376,19 @@ def run_method(
         "active_units": active_units(embedding.node),
         "latent_dim": config.model.hidden_dim,
         "loss_parts": points[-1][3],
-        **states_probe(points[-1][1], graphs, probe_fn, device),
+        **other_readouts(points[-1][1], graphs, probe_fn, device),
         "pretraining": f"{note}{seconds:.0f} s/{points[-1][2]} steps",
     }, points[-1][1]
 
 
-def states_probe(model: HMGDM, graphs, probe_fn, device: str) -> dict:
-    """Macro-F1 (mean, std over folds) of the same probe on the ``states`` readout: the pooled last-layer
-    states in place of the latent means μ (``embed_dataset(readout="states")``)."""
-    embedding = embed_dataset(model, graphs, device=device, readout="states")
-    return {"states_macro_f1": probe_fn(embedding.patch)["macro_f1"]}
+OTHER_READOUTS = tuple(r for r in READOUTS if r != DEFAULT_READOUT)
+
+
+def other_readouts(model: HMGDM, graphs, probe_fn, device: str) -> dict:
+    """Macro-F1 (mean, std over folds) of the same probe on the patch vectors of every other readout than the
+    default (``embed_dataset(readout=...)``: the pooled latent means μ, the pooled last-layer states)."""
+    f1 = {r: probe_fn(embed_dataset(model, graphs, device=device, readout=r).patch)["macro_f1"] for r in OTHER_READOUTS}
+    return {"readouts_macro_f1": f1}
 
 
 FINETUNED = ("random-init", "hmgdm", "bundled")
@@ -528,13 +532,14 @@ def main() -> None:
         f"{build_s:.0f} s{' (cached)' if build_s == 0 else ''}. Network for every method ({args.network}): "
         f"hidden {widths.hidden_dim}, embed {widths.embed_dim}, L = {widths.num_layers}; batch {TRAIN.batch_size}, "
         f"Adam lr {TRAIN.lr} unless the row says otherwise; budget {budget / 60:.2f} min of wall time per method on "
-        f"{where}. Probe: standardised, class-balanced "
-        f"logistic regression on the 4H patch vector, {folds}-fold CV grouped by {args.group_column}; "
+        f"{where}. Probe: standardised, class-balanced logistic regression on the 4H patch vector (readout "
+        f"`{DEFAULT_READOUT}`), {folds}-fold CV grouped by {args.group_column}; "
         "mean ± std over folds."
     )
     lines = [
         "| method | accuracy % | macro-F1 % | macro AUC % | macro-F1 at 0, ¼, ½, 1 of the budget (steps) "
-        "| macro-F1 % of the `states` readout | active units | final KL / node / edge | pre-training |",
+        f"| macro-F1 % of the {' / '.join(f'`{r}`' for r in OTHER_READOUTS)} readouts | active units "
+        "| final KL / node / edge | pre-training |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
@@ -542,9 +547,9 @@ def main() -> None:
         curve = " → ".join(f"{f1:.1f} ({steps})" for _, steps, f1 in r.get("curve", []))
         units = f"{r['active_units']}/{r['latent_dim']}" if "active_units" in r else ""
         parts = " / ".join(f"{v:.3g}" for v in r.get("loss_parts", {}).values())
-        states = "{:.1f} ± {:.1f}".format(*r["states_macro_f1"]) if "states_macro_f1" in r else ""
+        others = " / ".join("{:.1f} ± {:.1f}".format(*f1) for f1 in r.get("readouts_macro_f1", {}).values())
         lines.append(
-            f"| {name}: {METHODS[name][0]} | {cells} | {curve} | {states} | {units} | {parts} | {r['pretraining']} |"
+            f"| {name}: {METHODS[name][0]} | {cells} | {curve} | {others} | {units} | {parts} | {r['pretraining']} |"
         )
     if tuned:
         lines += [
@@ -569,6 +574,7 @@ def main() -> None:
         "network": args.network,
         "device": args.device,
         "folds": folds,
+        "readout": DEFAULT_READOUT,
         "dropped_classes": [str(names[c]) for c in dropped],
         "results": results,
         "finetune": tuned,

@@ -1,10 +1,11 @@
 r"""Probe pre-training checkpoints (or bundled models) the way the bundled-model checks judge them.
 
-For each checkpoint: the macro-F1 of ``benchmarks/representation.py``'s linear probe (the 4H patch vector, 5
-slide-grouped folds of the Kather tiles it builds and caches) and the leave-one-out nearest-centroid accuracy on
-the fixed 240-tile subset of ``tests/test_pretrained.py`` (30 tiles per class, spread over ``index.csv``), beside
-the same network with random weights and the checkpoint's input statistics (3 seeds). Used to follow a long
-training run, e.g. the continuation of the bundled model (``docs/representation.md``):
+For each checkpoint: the macro-F1 of ``benchmarks/representation.py``'s linear probe (the 4H patch vector of
+``--readout``, the default's unless named; 5 slide-grouped folds of the Kather tiles it builds and caches) and
+the leave-one-out nearest-centroid accuracy on the fixed 240-tile subset of ``tests/test_pretrained.py`` (30
+tiles per class, spread over ``index.csv``), beside the same network with random weights and the checkpoint's
+input statistics (3 seeds). Used to follow a long training run, e.g. the continuation of the bundled model
+(``docs/representation.md``):
 
     OMP_NUM_THREADS=1 python scripts/probe_checkpoints.py ../shared/data/kather2016-crc-texture \
         hmgdm-kather-cmu1 RUN/checkpoint-00000390.pt RUN/checkpoint-00000780.pt --cache /work/logs/rep-cache
@@ -21,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hmgdm_core.embed import embed_dataset
+from hmgdm_core.embed import DEFAULT_READOUT, READOUTS, embed_dataset
+from hmgdm_core.graph import GraphConfig
 from hmgdm_core.graph.dataset import GraphDataset
 from hmgdm_core.model import HMGDM
 from hmgdm_core.pretrained import list_pretrained, load_pretrained, model_card
@@ -54,11 +56,13 @@ def main() -> None:
         "checkpoints", nargs="+", help="bundled names or checkpoint files (steps: a checkpoint's own run's)"
     )
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "hmgdm-representation")
+    parser.add_argument("--readout", choices=READOUTS, default=DEFAULT_READOUT, help="what the patch vector pools")
     args = parser.parse_args()
     torch.set_num_threads(1)
     args.cache.mkdir(parents=True, exist_ok=True)
     rows = tile_index(args.kather, "class_index", "slide", None)
-    full, _ = build_graphs(rows, args.cache / f"{args.kather.resolve().name}-{len(rows)}.pt", KATHER_MPP)
+    cache = args.cache / f"{args.kather.resolve().name}-{len(rows)}.pt"
+    full, _ = build_graphs(rows, cache, KATHER_MPP, GraphConfig().window)
     labels, groups = full.labels, np.asarray(full.groups)
     # As the benchmark: classes in fewer slides than folds are left out (Kather: EMPTY).
     keep = ~np.isin(labels, [c for c in set(labels.tolist()) if len(set(groups[labels == c])) < FOLDS])
@@ -66,9 +70,10 @@ def main() -> None:
 
     def measure(model: HMGDM) -> dict:
         model.eval()
-        patch = embed_dataset(model, full, device="cpu").patch
+        patch = embed_dataset(model, full, device="cpu", readout=args.readout).patch
         f1 = probe(patch, labels, groups, keep, FOLDS)["macro_f1"]
-        centroid = nearest_centroid_accuracy(embed_dataset(model, subset, device="cpu").patch, subset.labels)
+        tiles = embed_dataset(model, subset, device="cpu", readout=args.readout).patch
+        centroid = nearest_centroid_accuracy(tiles, subset.labels)
         return {"macro_f1": f1, "nearest_centroid": centroid}
 
     results = {}
@@ -87,7 +92,7 @@ def main() -> None:
     for name, row in results.items():
         f1 = f"{row['macro_f1'][0]:.1f} ± {row['macro_f1'][1]:.1f}"
         print(f"{name[-60:]:<60} {row['steps']:>6} {f1:>17} {row['nearest_centroid']:>17.3f}")
-    print(json.dumps({"benchmark": "probe_checkpoints", "folds": FOLDS, "results": results}))
+    print(json.dumps({"benchmark": "probe_checkpoints", "folds": FOLDS, "readout": args.readout, "results": results}))
 
 
 if __name__ == "__main__":

@@ -131,7 +131,10 @@ def train(
 
 
 def representation_rows(data_dir: Path, name: str, cache: Path) -> dict:
-    """Run ``benchmarks/representation.py`` for the bundled model beside its baselines; returns its JSON line."""
+    """Run ``benchmarks/representation.py`` for the bundled model beside its baselines; returns its JSON line.
+
+    The linear probe only: the fine-tune table would add hours of CPU time per row.
+    """
     command = [
         sys.executable,
         str(REPO / "benchmarks" / "representation.py"),
@@ -142,6 +145,8 @@ def representation_rows(data_dir: Path, name: str, cache: Path) -> dict:
         "bundled",
         "--bundled",
         name,
+        "--finetune-epochs",
+        "0",
         "--cache",
         str(cache),
     ]

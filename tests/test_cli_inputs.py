@@ -133,6 +133,38 @@ def test_embed_measurements_appends_the_pooled_measurements(tmp_path, small_patc
         np.testing.assert_allclose(f["embeddings"][0, width:], measured.mean(0), rtol=1e-5)
 
 
+def test_embed_readout_is_recorded_and_a_file_of_another_readout_is_redone(tmp_path, small_patch_graphs):
+    from hmgdm_core.cli import build_parser
+    from hmgdm_core.embed import DEFAULT_READOUT, READOUTS, embed_dataset
+
+    # The CLI spells the readouts out (no network import for `--help`): they must be the library's.
+    parse = build_parser().parse_args
+    assert parse(["embed", "run", "a.pt", "--out", "x.npz"]).readout == DEFAULT_READOUT
+    assert [parse(["embed", "run", "a.pt", "--out", "x.npz", "--readout", r]).readout for r in READOUTS] == [*READOUTS]
+    GraphDataset.from_graphs(small_patch_graphs).save(tmp_path / "a.pt")
+    config = PretrainConfig.from_json(json.dumps({"model": TINY, "train": {"device": "cpu", "max_steps": 1}}))
+    drain(pretrain(GraphDataset.load(tmp_path / "a.pt"), config, tmp_path / "run"))
+    model = load_checkpoint(tmp_path / "run").model
+    hmgdm("embed", tmp_path / "run", tmp_path / "a.pt", "--out", tmp_path / "mu.npz", "--readout", "mu")
+    with np.load(tmp_path / "mu.npz") as f:
+        assert str(f["readout"]) == "mu"
+        expected = embed_dataset(model, small_patch_graphs, device="cpu", readout="mu").patch
+        np.testing.assert_allclose(f["embeddings"], expected, rtol=1e-5, atol=1e-6)
+    # A folder of files: a file of the default readout is redone for another one, then skipped.
+    hmgdm("embed", tmp_path / "run", tmp_path / "a.pt", "--out", tmp_path / "folder")
+    with np.load(tmp_path / "folder" / "a.npz") as f:
+        assert str(f["readout"]) == DEFAULT_READOUT
+        first = f["embeddings"]
+    np.testing.assert_allclose(first, embed_dataset(model, small_patch_graphs, device="cpu").patch, rtol=1e-5,
+                               atol=1e-6)
+    result = hmgdm("embed", tmp_path / "run", tmp_path / "a.pt", "--out", tmp_path / "folder", "--readout", "mu")
+    assert "1 built, 0 already done" in result.stdout
+    with np.load(tmp_path / "folder" / "a.npz") as f:
+        np.testing.assert_allclose(f["embeddings"], expected, rtol=1e-5, atol=1e-6)
+    result = hmgdm("embed", tmp_path / "run", tmp_path / "a.pt", "--out", tmp_path / "folder", "--readout", "mu")
+    assert "0 built, 1 already done" in result.stdout
+
+
 def test_export_refuses_an_existing_file_or_a_folder(tmp_path, sample_svs):
     from hmgdm_core.graph import GraphConfig, build_graph, save_graph
     from hmgdm_core.io import open_slide

@@ -27,6 +27,7 @@ from hmgdm_core.train.memory import budget_bytes, pack_by_memory, release_free_h
 from hmgdm_core.vae import EntityVAE
 
 __all__ = [
+    "DEFAULT_READOUT",
     "READOUTS",
     "DatasetEmbedding",
     "GraphEmbedding",
@@ -37,23 +38,29 @@ __all__ = [
     "reconstruct",
 ]
 
-Readout = Literal["mu", "states"]
-READOUTS: tuple[Readout, ...] = ("mu", "states")
-"""What the patch vector pools: the latent means ``mu`` (the paper's embedding) or the encoder's last-layer
-``states``, the input of the Gaussian heads, which pass through a ``latent_mlp_dim`` bottleneck."""
+Readout = Literal["first", "mu", "states"]
+READOUTS: tuple[Readout, ...] = ("first", "mu", "states")
+"""What the patch vector pools: the states of the encoder's ``first`` layer (the default), the latent means ``mu``
+(the paper's embedding) or the encoder's last-layer ``states``, the input of the Gaussian heads.
+
+Pre-training leaves what it adds mostly in the first layer: the deeper layers and μ serve the decoder's
+reconstruction. On Kather (``benchmarks/representation.py``, ``docs/representation.md``) the first layer's
+pooled states probe 2-4 points above pooled μ after training, on two network widths, while for an untrained
+network they probe below it."""
+DEFAULT_READOUT: Readout = "first"
 
 
 @dataclass(frozen=True)
 class GraphEmbedding:
-    """Latents of one graph: μ of the encoder on the whole graph, without mask or noise."""
+    """One graph through the encoder on the whole graph, without mask or noise: entity latents μ, patch vector."""
 
     node: Tensor
     """Shape (N, H): node latents μ_v."""
     edge: Tensor
     """Shape (E, H): edge latents μ_e, one per directed edge."""
     patch: Tensor
-    """Shape (4H,): the patch vector [mean μ_v, max μ_v, mean μ_e, max μ_e] (edge halves are 0 when E = 0), or the
-    same pooling of the last-layer states with ``readout="states"``."""
+    """Shape (4H,): the patch vector [mean h_v, max h_v, mean h_e, max h_e] of the ``readout``'s node and edge
+    rows h (:data:`READOUTS`; edge halves are 0 when E = 0)."""
 
 
 @dataclass(frozen=True)
@@ -85,14 +92,16 @@ def _embed_graphs(
 ) -> tuple[Tensor, Tensor, Tensor]:
     structure, encoded = encode_graphs(model, graphs, device, maps)
     node_graph, edge_graph, num_graphs = graph_ids(structure)
-    pooled = (
-        (encoded.node_mu, encoded.edge_mu) if readout == "mu" else (encoded.node_skips[-1], encoded.edge_skips[-1])
-    )
+    pooled = {
+        "first": (encoded.node_skips[0], encoded.edge_skips[0]),
+        "mu": (encoded.node_mu, encoded.edge_mu),
+        "states": (encoded.node_skips[-1], encoded.edge_skips[-1]),
+    }[readout]
     patch = _patch_vectors(*pooled, node_graph, edge_graph, num_graphs)
     return encoded.node_mu, encoded.edge_mu, patch
 
 
-def embed_graph(model: HMGDM, graph: Data, readout: Readout = "mu") -> GraphEmbedding:
+def embed_graph(model: HMGDM, graph: Data, readout: Readout = DEFAULT_READOUT) -> GraphEmbedding:
     """Embed one graph (on the model's device).
 
     For many graphs use :func:`embed_dataset`: it folds the model's input maps once
@@ -104,7 +113,7 @@ def embed_graph(model: HMGDM, graph: Data, readout: Readout = "mu") -> GraphEmbe
         A pre-trained network (e.g. ``load_checkpoint(path).model``).
     graph : Data
         A graph following the graph contract.
-    readout : {"mu", "states"}
+    readout : {"first", "mu", "states"}
         What the patch vector pools (:data:`READOUTS`); the entity rows are μ either way.
 
     Returns
@@ -127,7 +136,7 @@ def embed_dataset(
     progress: Callable[[int, int], None] | None = None,
     memory_gb: float | None = None,
     cancel: CancelToken | None = None,
-    readout: Readout = "mu",
+    readout: Readout = DEFAULT_READOUT,
 ) -> DatasetEmbedding:
     """Embed every graph of a dataset in batches that fit a memory budget.
 
@@ -149,7 +158,7 @@ def embed_dataset(
         GiB one forward pass may use (default: :func:`~hmgdm_core.train.memory.default_budget_bytes`).
     cancel : CancelToken, optional
         Checked inside every forward pass; when set, :class:`~hmgdm_core.train.interrupt.PassCancelled` is raised.
-    readout : {"mu", "states"}
+    readout : {"first", "mu", "states"}
         What the patch vectors pool (:data:`READOUTS`); the entity rows are μ either way.
 
     Returns

@@ -15,14 +15,14 @@ def test_embedding_is_deterministic_batch_independent_and_documented(tiny_config
     torch.manual_seed(0)
     model = HMGDM(tiny_config)
     graphs = [random_graph(7, 48, seed=1), random_graph(1, 48, seed=2), random_graph(4, 48, k=0, seed=3)]
-    single = embed_graph(model, graphs[0])
+    single = embed_graph(model, graphs[0], readout="mu")
     assert single.node.shape == (7, 16) and single.edge.shape == (graphs[0].num_edges, 16)
     expected = torch.cat(
         [single.node.mean(0), single.node.max(0).values, single.edge.mean(0), single.edge.max(0).values]
     )
     assert torch.allclose(single.patch, expected)
-    assert torch.equal(embed_graph(model, graphs[0]).patch, single.patch)  # μ, no sampling
-    together = embed_dataset(model, graphs, batch_size=2, device="cpu", entities=True)
+    assert torch.equal(embed_graph(model, graphs[0], readout="mu").patch, single.patch)  # μ, no sampling
+    together = embed_dataset(model, graphs, batch_size=2, device="cpu", entities=True, readout="mu")
     assert together.patch.shape == (3, 64) and together.patch.dtype == np.float32
     assert np.allclose(together.patch[0], single.patch.numpy(), atol=1e-5)
     assert [n.shape[0] for n in together.node] == [7, 1, 4]
@@ -30,24 +30,47 @@ def test_embedding_is_deterministic_batch_independent_and_documented(tiny_config
     assert np.all(together.patch[2, 32:] == 0)  # an edgeless graph has zero edge halves
 
 
-def test_states_readout_pools_the_last_layer_states_and_keeps_the_entity_latents(tiny_config):
+@pytest.mark.parametrize(("readout", "layer"), [("first", 0), ("states", -1)])
+def test_layer_readouts_pool_that_layers_states_and_keep_the_entity_latents(tiny_config, readout, layer):
     torch.manual_seed(0)
     model = HMGDM(tiny_config).eval()
     graphs = [random_graph(7, 48, seed=1), random_graph(5, 48, seed=2)]
-    states = embed_graph(model, graphs[0], readout="states")
+    pooled = embed_graph(model, graphs[0], readout=readout)
     with torch.no_grad():
         encoded = model.encode(Batch.from_data_list([graphs[0]]), no_mask(7, graphs[0].num_edges))
-    node, edge = encoded.node_skips[-1], encoded.edge_skips[-1]
+    node, edge = encoded.node_skips[layer], encoded.edge_skips[layer]
     expected = torch.cat([node.mean(0), node.max(0).values, edge.mean(0), edge.max(0).values])
-    assert torch.allclose(states.patch, expected, atol=1e-6)
-    assert not torch.allclose(states.patch, embed_graph(model, graphs[0]).patch)
-    assert torch.equal(states.node, embed_graph(model, graphs[0]).node)  # entity rows stay μ
-    together = embed_dataset(model, graphs, batch_size=2, device="cpu", readout="states")
-    assert np.allclose(together.patch[0], states.patch.numpy(), atol=1e-5)
+    assert torch.allclose(pooled.patch, expected, atol=1e-6)
+    assert not torch.allclose(pooled.patch, embed_graph(model, graphs[0], readout="mu").patch)
+    assert torch.equal(pooled.node, embed_graph(model, graphs[0], readout="mu").node)  # entity rows stay μ
+    together = embed_dataset(model, graphs, batch_size=2, device="cpu", readout=readout)
+    assert np.allclose(together.patch[0], pooled.patch.numpy(), atol=1e-5)
     with pytest.raises(InputError, match="readout"):
         embed_graph(model, graphs[0], readout="hidden")
     with pytest.raises(InputError, match="readout"):
         embed_dataset(model, graphs, readout="z")
+
+
+def test_default_readout_reads_the_first_layer_only(tiny_config):
+    """The default patch vector is the first encoder layer's: later layers and the Gaussian heads do not move it."""
+    torch.manual_seed(0)
+    model = HMGDM(tiny_config).eval()
+    graphs = [random_graph(7, 48, seed=1), random_graph(5, 48, seed=2)]
+    assert len(model.encoder.node_convs) > 1
+    before = embed_dataset(model, graphs, device="cpu").patch
+    assert np.array_equal(before, embed_dataset(model, graphs, device="cpu", readout="first").patch)
+    mu_before = embed_dataset(model, graphs, device="cpu", readout="mu").patch
+    with torch.no_grad():
+        later = [*model.encoder.node_convs[1:], *model.encoder.edge_convs[1:], *model.encoder.weight_convs]
+        for module in [*later, model.encoder.node_mu, model.encoder.edge_mu]:
+            for parameter in module.parameters():
+                parameter.add_(torch.randn_like(parameter))
+    assert np.allclose(embed_dataset(model, graphs, device="cpu").patch, before, atol=1e-6)
+    assert not np.allclose(embed_dataset(model, graphs, device="cpu", readout="mu").patch, mu_before, atol=1e-3)
+    with torch.no_grad():
+        for parameter in model.encoder.node_convs[0].parameters():
+            parameter.add_(torch.randn_like(parameter))
+    assert not np.allclose(embed_dataset(model, graphs, device="cpu").patch, before, atol=1e-3)
 
 
 def test_reconstruction_returns_targets_and_windows_for_raw_features():

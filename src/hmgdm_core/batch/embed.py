@@ -12,6 +12,7 @@ import numpy as np
 from hmgdm_core.batch.manifest import ItemResult, write_manifest
 from hmgdm_core.batch.sources import SlideItem
 from hmgdm_core.batch.tasks import StageProgress
+from hmgdm_core.embed import DEFAULT_READOUT, Readout, embed_dataset
 from hmgdm_core.errors import InputError
 from hmgdm_core.graph import GraphDataset
 from hmgdm_core.io.atomic import atomic_path
@@ -77,7 +78,7 @@ def load_embedder(checkpoint: str | Path) -> tuple[HMGDM, ModelInputs | None, Pa
 
 def embedding_arrays(model: HMGDM, dataset: GraphDataset, batch_size: int = 32, device: str = "auto",
                      progress: StageProgress | None = None, inputs: ModelInputs | None = None,
-                     measurements: bool = False) -> dict[str, np.ndarray]:
+                     measurements: bool = False, readout: Readout = DEFAULT_READOUT) -> dict[str, np.ndarray]:
     """The arrays written for one dataset.
 
     Parameters
@@ -98,6 +99,8 @@ def embedding_arrays(model: HMGDM, dataset: GraphDataset, batch_size: int = 32, 
     measurements : bool
         Append each graph's pooled entity measurements (:func:`~hmgdm_core.downstream.pooled_measurements`)
         to its patch vector: the hybrid features.
+    readout : {"first", "mu", "states"}
+        What the patch vectors pool (:data:`~hmgdm_core.embed.READOUTS`).
 
     Returns
     -------
@@ -109,10 +112,9 @@ def embedding_arrays(model: HMGDM, dataset: GraphDataset, batch_size: int = 32, 
         each label, when every graph has one.
     """
     from hmgdm_core.downstream import pooled_measurements
-    from hmgdm_core.embed import embed_dataset
 
     graphs = inputs.graphs(dataset) if inputs is not None else dataset
-    embedding = embed_dataset(model, graphs, batch_size=batch_size, device=device,
+    embedding = embed_dataset(model, graphs, batch_size=batch_size, device=device, readout=readout,
                               progress=(lambda d, t: progress("graphs", d, t)) if progress is not None else None)
     regions = [json.loads(r["meta"])["region"] for r in dataset.records]
     arrays = {
@@ -134,13 +136,19 @@ def embedding_arrays(model: HMGDM, dataset: GraphDataset, batch_size: int = 32, 
     return arrays
 
 
-def _finished(path: Path, checkpoint: str, measurements: bool) -> int | None:
-    """Rows of a file made with ``checkpoint`` and ``measurements``; None when missing, unreadable or not so made."""
+def _finished(path: Path, checkpoint: str, measurements: bool, readout: str) -> int | None:
+    """Rows of a file made with ``checkpoint``, ``measurements`` and ``readout``, else None.
+
+    None when the file is missing, unreadable or not so made; a file without a recorded readout predates the
+    choice (it pooled μ) and is redone.
+    """
     if not path.is_file():
         return None
     try:
         with np.load(path) as f:
             if str(f["checkpoint"]) != checkpoint or ("measurement_columns" in f.files) != measurements:
+                return None
+            if str(f["readout"]) != readout:
                 return None
             return int(f["embeddings"].shape[0])
     except (OSError, KeyError, ValueError, EOFError):
@@ -158,12 +166,13 @@ def embed_datasets(
     items: Sequence[SlideItem] | None = None,
     progress: StageProgress | None = None,
     measurements: bool = False,
+    readout: Readout = DEFAULT_READOUT,
 ) -> list[ItemResult]:
     """Embed every dataset with one checkpoint into ``out_dir/<dataset stem>.npz``.
 
     Each file holds the arrays of :func:`embedding_arrays` plus ``checkpoint`` (the resolved
-    checkpoint path). A re-run skips files made with the same checkpoint; a longer pre-training
-    (a new checkpoint) redoes them. Failures are recorded, not raised.
+    checkpoint path) and ``readout``. A re-run skips files made with the same checkpoint and readout; a longer
+    pre-training (a new checkpoint) or another readout redoes them. Failures are recorded, not raised.
 
     Parameters
     ----------
@@ -186,6 +195,8 @@ def embed_datasets(
     measurements : bool
         Append the pooled entity measurements to every patch vector (:func:`embedding_arrays`); a file made
         without them is redone, and the other way round.
+    readout : {"first", "mu", "states"}
+        What the patch vectors pool (:data:`~hmgdm_core.embed.READOUTS`).
 
     Returns
     -------
@@ -202,16 +213,16 @@ def embed_datasets(
     for done, source in enumerate(map(Path, datasets), start=1):
         item = items[done - 1] if items is not None else None
         target = out / f"{source.stem}.npz"
-        count = None if overwrite else _finished(target, key, measurements)
+        count = None if overwrite else _finished(target, key, measurements, readout)
         if count is not None:
             results.append(ItemResult(source.stem, source, "skipped", target, count, item=item))
         else:
             try:
                 arrays = embedding_arrays(
-                    model, GraphDataset.load(source), batch_size, device, progress, inputs, measurements
+                    model, GraphDataset.load(source), batch_size, device, progress, inputs, measurements, readout
                 )
                 with atomic_path(target) as temporary, temporary.open("wb") as fh:
-                    np.savez(fh, checkpoint=np.array(key), **arrays)
+                    np.savez(fh, checkpoint=np.array(key), readout=np.array(readout), **arrays)
                 results.append(ItemResult(source.stem, source, "built", target, len(arrays["embeddings"]), item=item))
             except Exception as error:  # one unreadable dataset must not stop the batch
                 message = f"{type(error).__name__}: {error}"

@@ -14,7 +14,8 @@ def _f1(card: dict) -> str:
     if "bundled" not in rows:
         return "not benchmarked yet"
     mean, std = rows["bundled"]["macro_f1"]
-    return f"{mean:.1f} ± {std:.1f} %"
+    # Runs before the readout was recorded pooled the latent means μ.
+    return f"{mean:.1f} ± {std:.1f} % (readout {card['representation'].get('readout', 'mu')})"
 
 
 def format_card(card: dict) -> str:

@@ -87,20 +87,22 @@ def _embed(args: argparse.Namespace) -> int:
         if one_file and args.pool:  # one row per image or slide (one dataset file each)
             model, inputs, _ = load_embedder(args.checkpoint)
             arrays = stack_rows([pool_patches(embedding_arrays(model, GraphDataset.load(f), args.batch_size,
-                                                               args.device, bars, inputs, args.measurements),
+                                                               args.device, bars, inputs, args.measurements,
+                                                               args.readout),
                                               args.pool, f.stem)
                                  for f in files])
         elif one_file:  # all datasets in one file, e.g. the input of `hmgdm classify`
             model, inputs, _ = load_embedder(args.checkpoint)
             dataset = GraphDataset([r for f in files for r in GraphDataset.load(f).records])
-            arrays = embedding_arrays(model, dataset, args.batch_size, args.device, bars, inputs, args.measurements)
+            arrays = embedding_arrays(model, dataset, args.batch_size, args.device, bars, inputs, args.measurements,
+                                      args.readout)
         else:
             results = embed_datasets(args.checkpoint, files, args.out, batch_size=args.batch_size,
                                      device=args.device, overwrite=args.overwrite, progress=bars,
-                                     measurements=args.measurements)
+                                     measurements=args.measurements, readout=args.readout)
     if one_file:
         with atomic_path(args.out) as temporary, temporary.open("wb") as fh:
-            np.savez(fh, **arrays)
+            np.savez(fh, readout=np.array(args.readout), **arrays)
         ready = " with labels and groups (ready for `hmgdm classify`)" if {"labels", "groups"} <= set(arrays) else ""
         shape = arrays["embeddings"].shape
         measured = " (with pooled measurements)" if args.measurements else ""
@@ -178,6 +180,11 @@ def add_embed(sub: argparse._SubParsersAction) -> None:
     embed.add_argument("--measurements", action="store_true",
                        help="append each patch's pooled entity measurements (mean and std of its nodes' and edges' "
                             "colour, size and shape) to its embedding: the hybrid features")
+    # hmgdm_core.embed.READOUTS, spelled out so that `hmgdm --help` does not import the network.
+    embed.add_argument("--readout", choices=("first", "mu", "states"), default="first",
+                       help="what each patch vector pools: the states of the encoder's first layer (default; they "
+                            "probed best after pre-training), the latent means μ (the paper's embedding) or the "
+                            "last layer's states")
     embed.set_defaults(func=_embed)
 
 
