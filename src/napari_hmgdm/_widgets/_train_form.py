@@ -75,12 +75,7 @@ class TrainForm:
     def _make_settings_controls(self, viewer: napari.viewer.Viewer, settings_path: Path | None) -> list[str]:
         """Make the settings controls, each with its value saved at ``settings_path`` while still usable.
 
-        Parameters
-        ----------
-        viewer : napari.viewer.Viewer
-            The viewer (its layers feed the region picker).
-        settings_path : Path, optional
-            JSON file that remembers the settings (default: the user's config folder).
+        ``viewer`` and ``settings_path`` are the widget's (:class:`~napari_hmgdm._widgets.train_widget.TrainWidget`).
 
         Returns
         -------
