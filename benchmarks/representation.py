@@ -2,7 +2,7 @@
 
 Every method is a named configuration of the same code (``METHODS``), pre-trained on the same graphs for the
 same wall-clock budget (a ``CancelToken`` cancelled once ``--minutes`` have passed: the last step may overrun
-by its own length), embedded with ``embed_dataset`` (the 4H patch vector of the default readout; the other
+by its own length), embedded with ``embed_dataset`` (the patch vector of the default readout; the other
 readouts are probed too) and probed with the same slide-grouped, class-balanced logistic-regression CV. The
 baseline of the run is ``handcrafted`` (pooled entity measurements, no network); ``random-init`` is the same
 network untrained. Prints a table and one JSON line, and writes the table as Markdown to ``--out`` with the
@@ -39,7 +39,7 @@ from hmgdm_core.downstream import (
     pooled_measurements,
     pretrained_classifier,
 )
-from hmgdm_core.embed import DEFAULT_READOUT, READOUTS, embed_dataset
+from hmgdm_core.embed import DEFAULT_READOUT, READOUTS, embed_dataset, patch_width
 from hmgdm_core.graph import GraphConfig
 from hmgdm_core.graph.dataset import GraphDataset, dataset_from_folder
 from hmgdm_core.info import environment_report, format_report
@@ -386,7 +386,7 @@ OTHER_READOUTS = tuple(r for r in READOUTS if r != DEFAULT_READOUT)
 
 def other_readouts(model: HMGDM, graphs, probe_fn, device: str) -> dict:
     """Macro-F1 (mean, std over folds) of the same probe on the patch vectors of every other readout than the
-    default (``embed_dataset(readout=...)``: the pooled latent means μ, the pooled last-layer states)."""
+    default (``embed_dataset(readout=...)``: the pooled first-layer states, latent means μ, last-layer states)."""
     f1 = {r: probe_fn(embed_dataset(model, graphs, device=device, readout=r).patch)["macro_f1"] for r in OTHER_READOUTS}
     return {"readouts_macro_f1": f1}
 
@@ -532,8 +532,9 @@ def main() -> None:
         f"{build_s:.0f} s{' (cached)' if build_s == 0 else ''}. Network for every method ({args.network}): "
         f"hidden {widths.hidden_dim}, embed {widths.embed_dim}, L = {widths.num_layers}; batch {TRAIN.batch_size}, "
         f"Adam lr {TRAIN.lr} unless the row says otherwise; budget {budget / 60:.2f} min of wall time per method on "
-        f"{where}. Probe: standardised, class-balanced logistic regression on the 4H patch vector (readout "
-        f"`{DEFAULT_READOUT}`), {folds}-fold CV grouped by {args.group_column}; "
+        f"{where}. Probe: standardised, class-balanced logistic regression on the patch vector (readout "
+        f"`{DEFAULT_READOUT}`, {patch_width(DEFAULT_READOUT, widths.hidden_dim)} numbers), {folds}-fold CV grouped "
+        f"by {args.group_column}; "
         "mean ± std over folds."
     )
     lines = [

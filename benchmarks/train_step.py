@@ -18,6 +18,7 @@ in a fresh process so that peak RSS is the case's own. Prints a table, then one 
 
 import argparse
 import json
+import platform
 import resource
 import statistics
 import subprocess
@@ -37,7 +38,7 @@ from hmgdm_core.model.attention import GraphTransformer
 from hmgdm_core.train import PretrainConfig, TrainConfig
 from hmgdm_core.train.device import cpu_has_native_bf16
 from hmgdm_core.train.distributed import ProcessGroup
-from hmgdm_core.train.step import optimisation_step
+from hmgdm_core.train.step import make_optimizer, optimisation_step
 
 
 def released_attention(
@@ -78,7 +79,7 @@ def run_case(nodes: int, batch: int, variant: str, device: str, repeats: int, qu
     model = HMGDM(model_config).to(device)
     network = torch.compile(model, dynamic=True) if variant == "compiled" else model
     schedule = NoiseSchedule().to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.95, 0.999))
+    optimizer = make_optimizer(model, config.train, torch.device(device))
     scaler = torch.amp.GradScaler(enabled=False)
     graphs = [benchmark_graph(nodes, model_config.feature_dim, seed=i) for i in range(batch)]
     alone = ProcessGroup(rank=0, world_size=1)
@@ -124,6 +125,16 @@ def run_case(nodes: int, batch: int, variant: str, device: str, repeats: int, qu
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
         "peak_gpu_gb": peak_gpu,
     }
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``), else what :func:`platform.processor` says."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names else platform.processor() or "unknown CPU"
 
 
 def main() -> None:
@@ -203,6 +214,8 @@ def main() -> None:
                 else:
                     rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
                 print(rows[-1], file=sys.stderr, flush=True)
+    # The step is GEMM-bound: its time scales with the cores torch uses (OMP_NUM_THREADS), so say how many.
+    print(f"{cpu_name()}, {torch.get_num_threads()} torch threads, device {args.device}")
     header = f"{'N':>5} {'B':>3} {'E/graph':>8} {'ours ms':>9} {'ms/graph':>9} {'RSS GB':>7}"
     print(f"{header} {'directed ms':>12} {'ratio':>6} {'released ms':>12} {'ratio':>6}")
     summary = []
@@ -284,6 +297,8 @@ def main() -> None:
                 "baseline": "released batch-wide dense attention, one decoder token per edge direction",
                 "micro_batch": args.micro_batch,
                 "native_bf16": native_bf16,
+                "cpu": cpu_name(),
+                "threads": torch.get_num_threads(),
                 "quick": args.quick,
                 "results": summary,
             }

@@ -1,6 +1,6 @@
 r"""Probe pre-training checkpoints (or bundled models) the way the bundled-model checks judge them.
 
-For each checkpoint: the macro-F1 of ``benchmarks/representation.py``'s linear probe (the 4H patch vector of
+For each checkpoint: the macro-F1 of ``benchmarks/representation.py``'s linear probe (the patch vector of
 ``--readout``, the default's unless named; 5 slide-grouped folds of the Kather tiles it builds and caches) and
 the leave-one-out nearest-centroid accuracy on the fixed 240-tile subset of ``tests/test_pretrained.py`` (30
 tiles per class, spread over ``index.csv``), beside the same network with random weights and the checkpoint's

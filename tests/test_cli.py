@@ -10,6 +10,7 @@ import numpy as np
 from hmgdm_core.cli import main
 from hmgdm_core.demo import run_demo
 from hmgdm_core.downstream import ClassificationData, SurvivalData, save_classification_npz, save_survival_npz
+from hmgdm_core.embed import DEFAULT_READOUT, patch_width
 from hmgdm_core.graph import GraphDataset, load_graph
 from hmgdm_core.pretrained import DEFAULT_PRETRAINED, load_pretrained
 from hmgdm_core.train import load_checkpoint
@@ -58,7 +59,8 @@ def test_demo_runs_the_pipeline(tmp_path):
     # The embeddings come from the bundled model, and the report says so.
     assert summary["embedding_model"] == DEFAULT_PRETRAINED and f"bundled pre-trained model {DEFAULT_PRETRAINED}" in out
     with np.load(tmp_path / "embeddings.npz") as f:
-        assert f["embeddings"].shape[1] == 4 * load_pretrained(DEFAULT_PRETRAINED).config.model.hidden_dim
+        hidden = load_pretrained(DEFAULT_PRETRAINED).config.model.hidden_dim
+        assert f["embeddings"].shape[1] == patch_width(DEFAULT_READOUT, hidden)
 
 
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
@@ -191,14 +193,14 @@ def test_graph_pretrain_embed_over_many_regions(tmp_path, sample_svs, capsys, mo
     assert "datasets: 2 built" in capsys.readouterr().out
     one = GraphDataset.load(tmp_path / "graphs" / f"{sample_svs.stem}_1280_768_600_600.pt")
     with np.load(tmp_path / "emb" / f"{sample_svs.stem}_1280_768_600_600.npz") as f:
-        assert f["embeddings"].shape == (len(one), 64) and set(f["labels"]) == {0}
+        assert f["embeddings"].shape == (len(one), patch_width(DEFAULT_READOUT, 16)) and set(f["labels"]) == {0}
     assert main(argv) == 0
     assert "datasets: 0 built, 2 already done" in capsys.readouterr().out
     assert main(["embed", str(tmp_path / "run"), str(tmp_path / "one.pt"), "--out", str(tmp_path / "one.npz")]) == 0
     with np.load(tmp_path / "one.npz") as f:
-        assert f["embeddings"].shape == (len(GraphDataset.load(tmp_path / "one.pt")), 64)
+        assert f["embeddings"].shape == (len(GraphDataset.load(tmp_path / "one.pt")), patch_width(DEFAULT_READOUT, 16))
     assert main(["embed", str(tmp_path / "run"), str(tmp_path / "graphs"), "--out", str(tmp_path / "all.npz")]) == 0
     assert "ready for `hmgdm classify`" in capsys.readouterr().out
     with np.load(tmp_path / "all.npz") as f:
         total = sum(len(GraphDataset.load(p)) for p in (tmp_path / "graphs").glob("*.pt"))
-        assert f["embeddings"].shape == (total, 64) and set(f["labels"]) == {0, 1}
+        assert f["embeddings"].shape == (total, patch_width(DEFAULT_READOUT, 16)) and set(f["labels"]) == {0, 1}

@@ -9,6 +9,7 @@ import subprocess
 import numpy as np
 import pytest
 
+from hmgdm_core.embed import DEFAULT_READOUT, patch_width
 from hmgdm_core.graph import GraphConfig
 from hmgdm_core.graph.dataset import dataset_from_folder
 from hmgdm_core.pretrained import DEFAULT_PRETRAINED, load_pretrained, model_card
@@ -76,7 +77,7 @@ def test_embed_accepts_a_bundled_name(kather_graphs, tmp_path):
     assert result.returncode == 0, result.stderr
     hidden = load_pretrained(DEFAULT_PRETRAINED).config.model.hidden_dim
     with np.load(tmp_path / "e.npz") as f:
-        assert f["embeddings"].shape == (4, 4 * hidden) and np.isfinite(f["embeddings"]).all()
+        assert f["embeddings"].shape == (4, patch_width(DEFAULT_READOUT, hidden)) and np.isfinite(f["embeddings"]).all()
 
 
 def test_pretrain_init_continues_from_the_bundled_model(kather_graphs, tmp_path):

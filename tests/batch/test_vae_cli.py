@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hmgdm_core.cli import main
-from hmgdm_core.embed import embed_dataset
+from hmgdm_core.embed import DEFAULT_READOUT, embed_dataset, patch_width
 from hmgdm_core.graph import GraphDataset
 from hmgdm_core.train import load_checkpoint
 from hmgdm_core.vae import load_entity_vae, model_inputs
@@ -85,7 +85,8 @@ def test_pipeline_pretrains_on_the_latents_of_its_entity_vae(regions_csv, tmp_pa
     embeddings = sorted((out / "embeddings").glob("*.npz"))
     assert len(embeddings) == 2
     with np.load(embeddings[0]) as f:
-        assert f["embeddings"].shape[1] == 4 * TINY["hidden_dim"] and np.isfinite(f["embeddings"]).all()
+        assert f["embeddings"].shape[1] == patch_width(DEFAULT_READOUT, TINY["hidden_dim"])
+        assert np.isfinite(f["embeddings"]).all()
     # A longer run reuses the VAE (same latents), so the pre-training resumes instead of refusing the data.
     stamp = (out / "pretrain" / "vae.pt").stat().st_mtime_ns
     assert main([*argv[:7], "2", *argv[8:]]) == 0

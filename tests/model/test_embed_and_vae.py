@@ -4,7 +4,7 @@ import torch
 from model_graphs import monuseg_graphs, random_graph
 from torch_geometric.data import Batch
 
-from hmgdm_core.embed import embed_dataset, embed_graph, reconstruct
+from hmgdm_core.embed import DEFAULT_READOUT, embed_dataset, embed_graph, patch_width, reconstruct
 from hmgdm_core.errors import InputError
 from hmgdm_core.masking import MaskConfig, no_mask
 from hmgdm_core.model import HMGDM, ModelConfig
@@ -51,25 +51,36 @@ def test_layer_readouts_pool_that_layers_states_and_keep_the_entity_latents(tiny
         embed_dataset(model, graphs, readout="z")
 
 
-def test_default_readout_reads_the_first_layer_only(tiny_config):
-    """The default patch vector is the first encoder layer's: later layers and the Gaussian heads do not move it."""
+def test_default_readout_pools_each_entitys_own_first_projection(tiny_config):
+    """The default patch vector is [mean, std, max] of ReLU(Θ₀ h) over the nodes, then over the edges: the first
+    layer's projection of each entity alone. The first layer's propagation and bias, the later layers and the
+    Gaussian heads do not move it; Θ₀ does."""
     torch.manual_seed(0)
     model = HMGDM(tiny_config).eval()
     graphs = [random_graph(7, 48, seed=1), random_graph(5, 48, seed=2)]
-    assert len(model.encoder.node_convs) > 1
     before = embed_dataset(model, graphs, device="cpu").patch
-    assert np.array_equal(before, embed_dataset(model, graphs, device="cpu", readout="first").patch)
+    assert DEFAULT_READOUT == "projection" and before.shape == (2, patch_width("projection", 16)) == (2, 96)
+    assert np.array_equal(before, embed_dataset(model, graphs, device="cpu", readout="projection").patch)
+    encoder = model.encoder
+    with torch.no_grad():
+        graph = graphs[0]
+        h_node, h_edge = model.embed_inputs(Batch.from_data_list([graph]), graph.x, graph.edge_attr, standardise=True)
+        rows = (
+            torch.relu(encoder.node_convs[0].lin(encoder.pre_node(h_node))),
+            torch.relu(encoder.edge_convs[0].lin(encoder.pre_edge(h_edge))),
+        )
+    expected = torch.cat([torch.cat([r.mean(0), r.std(0, unbiased=False), r.max(0).values]) for r in rows])
+    assert np.allclose(before[0], expected.numpy(), atol=1e-5)
     mu_before = embed_dataset(model, graphs, device="cpu", readout="mu").patch
     with torch.no_grad():
-        later = [*model.encoder.node_convs[1:], *model.encoder.edge_convs[1:], *model.encoder.weight_convs]
-        for module in [*later, model.encoder.node_mu, model.encoder.edge_mu]:
-            for parameter in module.parameters():
-                parameter.add_(torch.randn_like(parameter))
+        later = [*encoder.node_convs[1:], *encoder.edge_convs[1:], *encoder.weight_convs]
+        biases = [encoder.node_convs[0].bias, encoder.edge_convs[0].bias]
+        for parameter in [*biases, *(p for m in [*later, encoder.node_mu, encoder.edge_mu] for p in m.parameters())]:
+            parameter.add_(torch.randn_like(parameter))
     assert np.allclose(embed_dataset(model, graphs, device="cpu").patch, before, atol=1e-6)
     assert not np.allclose(embed_dataset(model, graphs, device="cpu", readout="mu").patch, mu_before, atol=1e-3)
     with torch.no_grad():
-        for parameter in model.encoder.node_convs[0].parameters():
-            parameter.add_(torch.randn_like(parameter))
+        encoder.node_convs[0].lin.weight.add_(torch.randn_like(encoder.node_convs[0].lin.weight))
     assert not np.allclose(embed_dataset(model, graphs, device="cpu").patch, before, atol=1e-3)
 
 

@@ -335,8 +335,9 @@ def test_residual_decode_blocks_let_the_noised_target_reach_its_prediction(tiny_
 @pytest.mark.parametrize("mode", ["context", "strict", "official"])
 def test_pair_tokens_compute_the_per_direction_decoder(monuseg_dir, mode):
     """With one noise per pair, one decoder token per undirected pair is the per-direction network: same
-    predictions for every directed target edge, same loss, same gradient (float32, atol 1e-5, rtol 1e-4). Under
-    ``official`` masks, which split pairs, the decoder keeps one token per direction."""
+    predictions for every directed target edge, same loss, same gradient (float32, atol 1e-5, rtol 1e-4), and
+    the loss scores one prediction row per target pair, never expanded to both directions. Under ``official``
+    masks, which split pairs, the decoder keeps one token per direction."""
     torch.manual_seed(0)
     config = replace(ModelConfig(), hidden_dim=32, embed_dim=64, encoder_mask_token=mode == "context")
     graphs = monuseg_graphs(monuseg_dir, 3, 60)
@@ -347,14 +348,20 @@ def test_pair_tokens_compute_the_per_direction_decoder(monuseg_dir, mode):
     batch = paired_model.standardise(Batch.from_data_list(graphs))
     mask, t, noise = draws(batch, mode=mode, hidden=32, paired=True)
     schedule = NoiseSchedule()
-    losses, grads, head_rows = {}, {}, {}
+    losses, grads, head_rows, scored_rows = {}, {}, {}, {}
     for name, model in (("pair", paired_model), ("directed", directed_model)):
         model.zero_grad()
-        hook = model.decoder.edge_head.register_forward_hook(
-            lambda module, inputs, output, name=name: head_rows.__setitem__(name, inputs[0].shape[0])
+        hooks = (
+            model.decoder.edge_head.register_forward_hook(
+                lambda module, inputs, output, name=name: head_rows.__setitem__(name, inputs[0].shape[0])
+            ),
+            model.register_forward_hook(
+                lambda module, inputs, output, name=name: scored_rows.__setitem__(name, output.edge.shape[0])
+            ),
         )
         loss = pretraining_loss(model, schedule, batch, mask, t, noise, LossWeights(kl=1.0))
-        hook.remove()
+        for hook in hooks:
+            hook.remove()
         loss.total.backward()
         losses[name] = loss
         grads[name] = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
@@ -363,6 +370,7 @@ def test_pair_tokens_compute_the_per_direction_decoder(monuseg_dir, mode):
         assert close(getattr(losses["pair"], part), getattr(losses["directed"], part)), part
     targets = int(mask.edge_target.sum())
     assert head_rows == {"pair": targets if mode == "official" else targets // 2, "directed": targets}
+    assert scored_rows == head_rows
     assert grads["pair"].keys() == grads["directed"].keys()
     assert all(close(grads["pair"][k], grads["directed"][k]) for k in grads["pair"])
 

@@ -6,6 +6,7 @@ import torch
 import torch_geometric.data
 from model_graphs import TINY, random_graph
 
+from hmgdm_core.embed import DEFAULT_READOUT, patch_width
 from hmgdm_core.errors import InputError, TrainingError
 from hmgdm_core.train import (
     Cancelled,
@@ -26,6 +27,7 @@ from hmgdm_core.train import (
     resolve_device,
 )
 from hmgdm_core.train.loop import check_finite
+from hmgdm_core.train.step import make_optimizer
 
 
 def dataset(count=6):
@@ -205,7 +207,7 @@ def test_pretrain_and_embed_graphs_of_the_graph_package(monuseg_dir, tmp_path):
     events = list(pretrain(graphs, config, tmp_path))
     assert isinstance(events[-1], Finished) and all(np.isfinite(e.loss) for e in events if isinstance(e, StepDone))
     embedding = embed_dataset(load_checkpoint(tmp_path).model, graphs, device="cpu")
-    assert embedding.patch.shape == (2, 64) and np.isfinite(embedding.patch).all()
+    assert embedding.patch.shape == (2, patch_width(DEFAULT_READOUT, 16)) and np.isfinite(embedding.patch).all()
 
 
 def test_labelled_and_unlabelled_graphs_train_and_embed_together(tmp_path):
@@ -270,3 +272,25 @@ def test_default_loss_has_no_kl_term_and_the_paper_preset_keeps_it(tmp_path):
     )
     released = [e for e in pretrain(dataset(2), paper, tmp_path / "paper") if isinstance(e, StepDone)]
     assert all(e.loss == pytest.approx(e.kl + 0.5 * e.node + 0.5 * e.edge, rel=1e-5) for e in released)
+
+
+def test_make_optimizer_is_adam_with_the_run_settings():
+    """The fused update is Adam's per-parameter update with the run's learning rate, betas and weight decay."""
+    train = TrainConfig(lr=3e-3, betas=(0.8, 0.99), weight_decay=0.01)
+    torch.manual_seed(0)
+    fused_net, loop_net = torch.nn.Linear(16, 8), torch.nn.Linear(16, 8)
+    loop_net.load_state_dict(fused_net.state_dict())
+    fused = make_optimizer(fused_net, train, torch.device("cpu"))
+    loop = torch.optim.Adam(loop_net.parameters(), lr=3e-3, betas=(0.8, 0.99), weight_decay=0.01, foreach=False)
+    assert fused.param_groups[0]["fused"]
+    for step in range(5):
+        x = torch.randn(32, 16, generator=torch.Generator().manual_seed(step))
+        for net, optimizer in ((fused_net, fused), (loop_net, loop)):
+            optimizer.zero_grad()
+            net(x).square().mean().backward()
+            optimizer.step()
+    for a, b in zip(fused_net.parameters(), loop_net.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6, rtol=1e-5)
+    # Against a moving target: the weights did change.
+    torch.manual_seed(0)
+    assert not torch.allclose(torch.nn.Linear(16, 8).weight, fused_net.weight)

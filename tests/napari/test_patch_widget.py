@@ -8,6 +8,7 @@ from napari.layers import Image, Labels, Points
 from napari.utils.colormaps import AVAILABLE_COLORMAPS
 
 from hmgdm_core.downstream import pooled_measurements
+from hmgdm_core.embed import DEFAULT_READOUT, patch_width
 from hmgdm_core.train import load_checkpoint
 from napari_hmgdm._widgets.patch_widget import ATTENTION, MARKS, PatchWidget
 
@@ -87,7 +88,7 @@ def test_measurements_box_appends_the_pooled_measurements(qtbot, slide_viewer, c
     qtbot.waitUntil(lambda: widget.result is not None and widget._worker is None, timeout=120_000)
     result = widget.result
     measured = pooled_measurements(result.graphs)
-    width = 4 * load_checkpoint(checkpoint).config.model.hidden_dim
+    width = patch_width(DEFAULT_READOUT, load_checkpoint(checkpoint).config.model.hidden_dim)
     assert result.measurement_columns == measured.shape[1] > 0
     assert result.embeddings.shape == (len(result.grid), width + measured.shape[1])
     np.testing.assert_array_equal(result.embeddings[:, width:], measured)

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from hmgdm_core.embed import DEFAULT_READOUT, patch_width
 from hmgdm_core.pretrained import DEFAULT_PRETRAINED, load_pretrained, pretrained_path
 from hmgdm_core.train import load_checkpoint
 from napari_hmgdm._widgets.patch_widget import PatchWidget
@@ -65,4 +66,5 @@ def test_patch_predictions_work_without_training(qtbot, slide_viewer):
     widget.embed_button.native.click()
     qtbot.waitUntil(lambda: widget.result is not None and widget._worker is None, timeout=120_000)
     hidden = load_pretrained(DEFAULT_PRETRAINED).config.model.hidden_dim
-    assert widget.result.embeddings.shape == (9, 4 * hidden) and np.isfinite(widget.result.embeddings).all()
+    assert widget.result.embeddings.shape == (9, patch_width(DEFAULT_READOUT, hidden))
+    assert np.isfinite(widget.result.embeddings).all()

@@ -99,13 +99,14 @@ def embedding_arrays(model: HMGDM, dataset: GraphDataset, batch_size: int = 32, 
     measurements : bool
         Append each graph's pooled entity measurements (:func:`~hmgdm_core.downstream.pooled_measurements`)
         to its patch vector: the hybrid features.
-    readout : {"first", "mu", "states"}
+    readout : {"projection", "first", "mu", "states"}
         What the patch vectors pool (:data:`~hmgdm_core.embed.READOUTS`).
 
     Returns
     -------
     dict
-        ``embeddings`` (G, 4H) float32 patch vectors, (G, 4H + 2M + 2K) with ``measurements``, which also
+        ``embeddings`` (G, W) float32 patch vectors (W = :func:`~hmgdm_core.embed.patch_width`: 6H for the
+        default readout), (G, W + 2M + 2K) with ``measurements``, which also
         writes ``measurement_columns`` (the number of appended columns); ``boxes`` (G, 4) int64 level-0 ``(y, x,
         height, width)`` of each patch; ``labels`` (G,) int64 and ``groups`` (G,) str when every
         graph has them (the input of ``hmgdm classify``), and ``label_names`` (G,) str, the class name of
@@ -195,7 +196,7 @@ def embed_datasets(
     measurements : bool
         Append the pooled entity measurements to every patch vector (:func:`embedding_arrays`); a file made
         without them is redone, and the other way round.
-    readout : {"first", "mu", "states"}
+    readout : {"projection", "first", "mu", "states"}
         What the patch vectors pool (:data:`~hmgdm_core.embed.READOUTS`).
 
     Returns

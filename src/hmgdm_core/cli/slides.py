@@ -181,10 +181,11 @@ def add_embed(sub: argparse._SubParsersAction) -> None:
                        help="append each patch's pooled entity measurements (mean and std of its nodes' and edges' "
                             "colour, size and shape) to its embedding: the hybrid features")
     # hmgdm_core.embed.READOUTS, spelled out so that `hmgdm --help` does not import the network.
-    embed.add_argument("--readout", choices=("first", "mu", "states"), default="first",
-                       help="what each patch vector pools: the states of the encoder's first layer (default; they "
-                            "probed best after pre-training), the latent means μ (the paper's embedding) or the "
-                            "last layer's states")
+    embed.add_argument("--readout", choices=("projection", "first", "mu", "states"), default="projection",
+                       help="what each patch vector pools: the encoder's first projection of every entity alone, "
+                            "before any neighbour is mixed in (default; it probed best after pre-training), the "
+                            "states of its first layer, the latent means μ (the paper's embedding) or the last "
+                            "layer's states")
     embed.set_defaults(func=_embed)
 
 

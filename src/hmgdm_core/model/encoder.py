@@ -31,6 +31,10 @@ class EncoderOutput:
     """L tensors of shape (n, H): node states after each layer."""
     edge_skips: tuple[Tensor, ...]
     """L tensors of shape (e, H): edge states after each layer."""
+    node_projection: Tensor
+    """Shape (n, H): the first layer's projection Θ₀ of each node's own input, before any propagation."""
+    edge_projection: Tensor
+    """Shape (e, H): the same for the edges (zero without the edge branch)."""
 
 
 class GaussianHead(nn.Module):
@@ -157,14 +161,15 @@ class GraphEncoder(nn.Module):
         else:
             hypergraph = DualHypergraph.of(edge_index[:, pairs[0]], h_node.shape[0], min_size=1)
         if not projected:
-            h_node, h_edge = self.pre_node(h_node), self.pre_edge(h_edge)
+            h_node = self.node_convs[0].lin(self.pre_node(h_node))
+            h_edge = self.edge_convs[0].lin(self.pre_edge(h_edge))
+        projection = (h_node, h_edge)
         weight = None
         node_skips, edge_skips = [], []
         last = len(self.node_convs) - 1
         for layer, (node_conv, edge_conv) in enumerate(zip(self.node_convs, self.edge_convs, strict=True)):
-            project = layer > 0 or not projected
-            h_node = node_conv(h_node, edge_index, weight, project)
-            h_edge = edge_conv(h_edge, hypergraph, project)
+            h_node = node_conv(h_node, edge_index, weight, project=layer > 0)
+            h_edge = edge_conv(h_edge, hypergraph, project=layer > 0)
             if layer < last:
                 h_node, h_edge = torch.relu(h_node), torch.relu(h_edge)
                 weight = self.weight_convs[layer](h_edge, hypergraph)
@@ -173,9 +178,9 @@ class GraphEncoder(nn.Module):
                     weight = weight[pairs[1]]
             node_skips.append(h_node)
             edge_skips.append(h_edge)
-        edge_mu, edge_logvar = self.edge_mu(h_edge), self.edge_logvar(h_edge)
+        edge_mu, edge_logvar, edge_projection = self.edge_mu(h_edge), self.edge_logvar(h_edge), projection[1]
         if pairs is not None:
-            edge_mu, edge_logvar = edge_mu[pairs[1]], edge_logvar[pairs[1]]
+            edge_mu, edge_logvar, edge_projection = edge_mu[pairs[1]], edge_logvar[pairs[1]], edge_projection[pairs[1]]
             edge_skips = [h[pairs[1]] for h in edge_skips]
         return EncoderOutput(
             node_mu=self.node_mu(h_node),
@@ -184,15 +189,17 @@ class GraphEncoder(nn.Module):
             edge_logvar=edge_logvar,
             node_skips=tuple(node_skips),
             edge_skips=tuple(edge_skips),
+            node_projection=projection[0],
+            edge_projection=edge_projection,
         )
 
     def _nodes_only(self, h_node: Tensor, edge_index: Tensor) -> EncoderOutput:
         # Zero edge states keep every shape of the full model, so the decoder and the loss need no special case;
         # with μ = log σ² = 0 their KL term is exactly 0.
-        h_node = self.pre_node(h_node)
+        h_node = projection = self.node_convs[0].lin(self.pre_node(h_node))
         node_skips = []
         for layer, node_conv in enumerate(self.node_convs):
-            h_node = node_conv(h_node, edge_index)
+            h_node = node_conv(h_node, edge_index, project=layer > 0)
             if layer < len(self.node_convs) - 1:
                 h_node = torch.relu(h_node)
             node_skips.append(h_node)
@@ -204,4 +211,6 @@ class GraphEncoder(nn.Module):
             edge_logvar=zeros,
             node_skips=tuple(node_skips),
             edge_skips=(zeros,) * len(node_skips),
+            node_projection=projection,
+            edge_projection=zeros,
         )

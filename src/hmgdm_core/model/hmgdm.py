@@ -45,7 +45,8 @@ class Prediction:
     node: Tensor
     """Shape (n_t, F): prediction for the target nodes (ascending node order)."""
     edge: Tensor
-    """Shape (e_t, F): prediction for the target edges (ascending edge order)."""
+    """Shape (e_t, F): prediction for the target edges (ascending edge order); (p_t, F), one row per target pair
+    in the order of ``pairs[0]``, when :meth:`HMGDM.forward` was given ``pairs``."""
     encoded: EncoderOutput
     """Encoder output over the encoded entities (for the KL term)."""
 
@@ -134,8 +135,15 @@ class HMGDM(nn.Module):
             getattr(self, f"{kind}_mean").copy_(mean)
             getattr(self, f"{kind}_std").copy_(std)
 
-    def standardise(self, graph: Data) -> Data:
-        """A shallow copy of ``graph`` with standardised ``x`` and ``edge_attr`` (``graph`` itself when off)."""
+    def standardise(self, graph: Data, first: Tensor | None = None) -> Data:
+        """A shallow copy of ``graph`` with standardised ``x`` and ``edge_attr`` (``graph`` itself when off).
+
+        With ``first`` (P,), int64, the copy's ``edge_attr`` holds only those edges' rows (P, F), in that order:
+        one row per undirected pair for the pair-wise training pass, which reads no other edge row.
+        """
+        if first is not None:
+            graph = copy.copy(graph)
+            graph.edge_attr = graph.edge_attr[first]
         if not self.config.standardise_inputs:
             return graph
         out = copy.copy(graph)
@@ -172,14 +180,10 @@ class HMGDM(nn.Module):
         -------
         Tensor, shape (N, D), and Tensor, shape (E, D) or (P, D) with ``first``
         """
-        node_graph, edge_graph, num_graphs = graph_ids(graph)
+        _, edge_graph, num_graphs = graph_ids(graph)
         pos = getattr(graph, "pos", None)
-        node_stats, edge_stats = (
-            ((self.node_mean, self.node_std), (self.edge_mean, self.edge_std))
-            if standardise and self.config.standardise_inputs
-            else (None, None)
-        )
-        h_node = self.node_embedding(x, index_in_graph(node_graph, num_graphs), pos, node_stats)
+        edge_stats = (self.edge_mean, self.edge_std) if standardise and self.config.standardise_inputs else None
+        h_node = self.embed_nodes(graph, x, standardise)
         if self.edge_embedding is None:
             # Without the edge branch the edge features are never read; the encoder and decoder ignore these rows.
             return h_node, h_node.new_zeros((edge_attr.shape[0], self.config.embed_dim))
@@ -187,6 +191,22 @@ class HMGDM(nn.Module):
         if first is not None:
             index, edge_index = index[first], edge_index[:, first]
         return h_node, self.edge_embedding(edge_attr, index, _edge_centroids(pos, edge_index), edge_stats)
+
+    def embed_nodes(self, graph: Data, x: Tensor, standardise: bool = False) -> Tensor:
+        """Input embeddings (N, D) of node features ``x`` (N, F), as :meth:`embed_inputs` makes them."""
+        node_graph, _, num_graphs = graph_ids(graph)
+        stats = (self.node_mean, self.node_std) if standardise and self.config.standardise_inputs else None
+        return self.node_embedding(x, index_in_graph(node_graph, num_graphs), getattr(graph, "pos", None), stats)
+
+    def decoder_pairs(self, edge_index: Tensor, mask: EntityMask) -> tuple[Tensor, Tensor] | None:
+        """:func:`shared_pairs` of a batch where the decoder takes one token per undirected pair, else ``None``.
+
+        That is with ``pair_tokens``, the edge branch, and a split that gives both directions of every pair the
+        same fate (``strict`` and ``context`` masks).
+        """
+        if not (self.config.pair_tokens and self.edge_embedding is not None):
+            return None
+        return shared_pairs(edge_index, mask)
 
     def unstandardise(self, rows: Tensor, kind: str) -> Tensor:
         """Map standardised ``node`` or ``edge`` feature rows (M, F) back to the data's units."""
@@ -273,17 +293,19 @@ class HMGDM(nn.Module):
         mask: EntityMask,
         t: Tensor,
         latent_noise: tuple[Tensor, Tensor] | None = None,
+        pairs: tuple[Tensor, Tensor] | None = None,
     ) -> Prediction:
         """Denoise the targets of a masked batch.
 
         Parameters
         ----------
         graph : Data or Batch
-            The clean batch (``x`` (N, F), ``edge_attr`` (E, F), ``edge_index``, ``pos``, ``batch``), already
-            standardised (:meth:`standardise`) when ``standardise_inputs`` is on, like ``x_t`` and ``edge_attr_t``.
+            The batch's structure (``edge_index``, ``pos``, ``batch``) and its clean node features ``x`` (N, F),
+            standardised (:meth:`standardise`) when ``standardise_inputs`` is on, like ``x_t`` and ``edge_attr_t``
+            (``x`` is read in ``official`` mode only; ``edge_attr`` is not read).
         x_t : Tensor, shape (N, F)
             Node features with the target rows noised.
-        edge_attr_t : Tensor, shape (E, F)
+        edge_attr_t : Tensor, shape (E, F), or (P, F) with ``pairs``
             Edge features with the target rows noised. With ``pair_tokens`` and a split that keeps pairs together,
             only each pair's first direction is read: draw the noise with ``draw_noise(paired=True)``.
         mask : EntityMask
@@ -293,6 +315,10 @@ class HMGDM(nn.Module):
         latent_noise : tuple of Tensor, optional
             ε of the latent reparameterisation z = μ + σ·ε of the encoded nodes (n_enc, H) and edges
             (e_enc, H); ``None`` decodes from μ (reconstructions).
+        pairs : tuple of Tensor, optional
+            :meth:`decoder_pairs` of the batch (not ``None``), when ``edge_attr_t`` holds one row per undirected
+            pair in the order of ``pairs[0]``: ``Prediction.edge`` then holds one row per target pair too, and
+            no edge row is ever handled per direction (what the training loss passes).
 
         Returns
         -------
@@ -301,25 +327,26 @@ class HMGDM(nn.Module):
         node_graph, _, num_graphs = graph_ids(graph)
         if not self.config.edge_branch and bool(mask.edge_target.any()):
             raise InputError("a model without the edge branch has no edge target: use MaskConfig(edge_ratio=0)")
-        if self.config.target_input == "mask_token":
-            x_t = x_t.index_put((mask.node_target,), self.node_mask_token.to(x_t.dtype))
-            edge_attr_t = edge_attr_t.index_put((mask.edge_target,), self.edge_mask_token.to(edge_attr_t.dtype))
+        per_pair = pairs is not None
         # One decoder token per undirected pair where the split keeps pairs together (``pair_tokens``): the step
         # then drew one noise per pair, so only each pair's first direction is read.
-        pairs = (
-            shared_pairs(graph.edge_index, mask)
-            if self.config.pair_tokens and self.edge_embedding is not None
-            else None
-        )
+        if not per_pair:
+            pairs = self.decoder_pairs(graph.edge_index, mask)
+            if pairs is not None:
+                edge_attr_t = edge_attr_t[pairs[0]]
+        edge_target_rows = mask.edge_target if pairs is None else mask.edge_target[pairs[0]]
+        if self.config.target_input == "mask_token":
+            x_t = x_t.index_put((mask.node_target,), self.node_mask_token.to(x_t.dtype))
+            edge_attr_t = edge_attr_t.index_put((edge_target_rows,), self.edge_mask_token.to(edge_attr_t.dtype))
         if pairs is None:
             h_node, h_edge = self.embed_inputs(graph, x_t, edge_attr_t)
         else:
-            h_node, h_edge = self.embed_inputs(graph, x_t, edge_attr_t[pairs[0]], pairs[0])
+            h_node, h_edge = self.embed_inputs(graph, x_t, edge_attr_t, pairs[0])
         enc_node, enc_edge = h_node, h_edge
         seen_target = (mask.node_encoded & mask.node_target).nonzero().squeeze(1)
         if seen_target.numel() and not mask.hide_targets:
             # ``official`` mode: the released encoder reads the targets' clean features (bug #6, kept on purpose).
-            clean, _ = self.embed_inputs(graph, graph.x, graph.edge_attr)
+            clean = self.embed_nodes(graph, graph.x)
             enc_node = h_node.index_put((seen_target,), clean[seen_target])
         if mask.hide_targets:
             if not self.config.encoder_mask_token:
@@ -327,8 +354,7 @@ class HMGDM(nn.Module):
             # ``context`` mode: targets keep their place in the graph but show the encoder only a mask token.
             enc_node = enc_node.index_put((mask.node_target,), self.encoder_node_token.to(enc_node.dtype))
             if self.edge_embedding is not None:
-                targets = mask.edge_target if pairs is None else mask.edge_target[pairs[0]]
-                enc_edge = enc_edge.index_put((targets,), self.encoder_edge_token.to(enc_edge.dtype))
+                enc_edge = enc_edge.index_put((edge_target_rows,), self.encoder_edge_token.to(enc_edge.dtype))
         encoder_pairs = pairs
         # Directed decoder tokens: the encoder's edge rows are still equal per pair unless index RoPE rotates the
         # two directions by different angles or the encoder reads noised targets (``official``).
@@ -353,6 +379,6 @@ class HMGDM(nn.Module):
             # The encoder's row of each context pair's first direction.
             edge_rows = (torch.cumsum(mask.edge_encoded.long(), 0) - 1)[pairs[0][index.edge_context]]
         node, edge = self.decoder(h_node, h_edge, t, encoded, node_z, edge_z, (node_rows, edge_rows), index)
-        if pairs is not None:
+        if pairs is not None and not per_pair:
             edge = expand_pairs(edge, mask.edge_target, pairs)
         return Prediction(node=node, edge=edge, encoded=encoded)

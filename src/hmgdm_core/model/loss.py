@@ -236,14 +236,15 @@ def noised_inputs(
     edge_attr_t : Tensor, shape (E, F)
     """
     node_graph, edge_graph, _ = graph_ids(graph)
-    out = []
-    for features, target, owner, eps in (
-        (graph.x, mask.node_target, node_graph, noise.node),
-        (graph.edge_attr, mask.edge_target, edge_graph, noise.edge),
-    ):
-        rows = target.nonzero().squeeze(1)
-        out.append(features.index_put((rows,), schedule.q_sample(features[rows], eps, t[owner[rows]])))
-    return out[0], out[1]
+    return (
+        _noised(graph.x, mask.node_target.nonzero().squeeze(1), node_graph, t, schedule, noise.node),
+        _noised(graph.edge_attr, mask.edge_target.nonzero().squeeze(1), edge_graph, t, schedule, noise.edge),
+    )
+
+
+def _noised(features: Tensor, rows: Tensor, owner: Tensor, t: Tensor, schedule: NoiseSchedule, eps: Tensor) -> Tensor:
+    """``features`` (M, F) with ``rows`` replaced by q_sample at their graph's t (``owner`` (M,) graph ids)."""
+    return features.index_put((rows,), schedule.q_sample(features[rows], eps, t[owner[rows]]))
 
 
 def pretraining_loss(
@@ -283,13 +284,34 @@ def pretraining_loss(
     PretrainingLoss
     """
     node_graph, edge_graph, _ = graph_ids(graph)
+    network: HMGDM = getattr(model, "module", model)
+    latent_noise = (noise.node_latent, noise.edge_latent)
+    pairs = network.decoder_pairs(graph.edge_index, mask)
     # Standardised inputs: noise, targets and loss all live in the standardised units.
-    graph = getattr(model, "module", model).standardise(graph)
-    x_t, edge_attr_t = noised_inputs(graph, mask, t, schedule, noise)
-    prediction: Prediction = model(graph, x_t, edge_attr_t, mask, t, (noise.node_latent, noise.edge_latent))
-    node_rows, edge_rows = mask.node_target.nonzero().squeeze(1), mask.edge_target.nonzero().squeeze(1)
+    if pairs is None:
+        graph = network.standardise(graph)
+        x_t, edge_attr_t = noised_inputs(graph, mask, t, schedule, noise)
+        prediction: Prediction = model(graph, x_t, edge_attr_t, mask, t, latent_noise)
+        edges, edge_owner, edge_noise = graph.edge_attr, edge_graph, noise.edge
+        edge_rows = mask.edge_target.nonzero().squeeze(1)
+        copies = 1
+    else:
+        # Both directions of a pair carry the same window, fate and noise (``draw_noise(paired=True)``), so each
+        # edge row is standardised, noised, predicted and scored once per pair and its error counted twice: the
+        # directed loss and gradient up to float rounding, without the (E, F) work per direction.
+        first = pairs[0]
+        graph = network.standardise(graph, first)
+        edges = graph.edge_attr
+        edge_rows, edge_owner = mask.edge_target[first].nonzero().squeeze(1), edge_graph[first]
+        # Each target pair's noise: the row of its first direction among the target edges.
+        edge_noise = noise.edge[(torch.cumsum(mask.edge_target.long(), 0) - 1)[first[edge_rows]]]
+        x_t = _noised(graph.x, mask.node_target.nonzero().squeeze(1), node_graph, t, schedule, noise.node)
+        edge_attr_t = _noised(edges, edge_rows, edge_owner, t, schedule, edge_noise)
+        prediction = model(graph, x_t, edge_attr_t, mask, t, latent_noise, pairs=pairs)
+        copies = 2
+    node_rows = mask.node_target.nonzero().squeeze(1)
     node_goal = schedule.regression_target(graph.x[node_rows], noise.node, t[node_graph[node_rows]])
-    edge_goal = schedule.regression_target(graph.edge_attr[edge_rows], noise.edge, t[edge_graph[edge_rows]])
+    edge_goal = schedule.regression_target(edges[edge_rows], edge_noise, t[edge_owner[edge_rows]])
     if weights.normalise_targets:
         node_goal, edge_goal = _normalised_rows(node_goal), _normalised_rows(edge_goal)
     scale = scale or LossScale.of(mask, graph.x.shape[1], prediction.encoded.node_mu.shape[1])
@@ -297,6 +319,7 @@ def pretraining_loss(
     kl = gaussian_kl(encoded.node_mu, encoded.node_logvar, scale.node_latent) + gaussian_kl(
         encoded.edge_mu, encoded.edge_logvar, scale.edge_latent
     )
-    node, edge = _mse(prediction.node, node_goal, scale.node), _mse(prediction.edge, edge_goal, scale.edge)
+    node = _mse(prediction.node, node_goal, scale.node)
+    edge = copies * _mse(prediction.edge, edge_goal, scale.edge)
     total = weights.kl * kl + weights.node * node + weights.edge * edge
     return PretrainingLoss(total=total, kl=kl, node=node, edge=edge)

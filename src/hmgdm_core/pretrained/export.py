@@ -38,7 +38,7 @@ def _stored(payload: dict[str, Any], half: bool) -> dict[str, Any]:
 
 
 def embedding_difference(fp32_checkpoint: Path, stored_checkpoint: Path, graphs: Sequence[Data]) -> float:
-    """Relative Frobenius difference ‖e_s − e_32‖ / ‖e_32‖ of the (G, 4H) patch embeddings of two checkpoints."""
+    """Relative Frobenius difference ‖e_s − e_32‖ / ‖e_32‖ of the (G, W) patch embeddings of two checkpoints."""
     reference = embed_dataset(load_checkpoint(fp32_checkpoint).model, graphs, device="cpu").patch
     stored = embed_dataset(load_checkpoint(stored_checkpoint).model, graphs, device="cpu").patch
     return float(np.linalg.norm(stored - reference) / max(np.linalg.norm(reference), 1e-12))

@@ -45,7 +45,7 @@ from hmgdm_core.train.interrupt import PassCancelled
 from hmgdm_core.train.learning_rate import LearningRate
 from hmgdm_core.train.memory import budget_bytes, require_fit
 from hmgdm_core.train.run_folder import claim_run_folder, config_changes
-from hmgdm_core.train.step import optimisation_step
+from hmgdm_core.train.step import make_optimizer, optimisation_step
 
 __all__ = ["check_finite", "check_graph", "drain", "pretrain"]
 
@@ -183,7 +183,7 @@ def _run(
         # A resume loads the same statistics from its checkpoint; an init keeps its model's (its weights expect them).
         model.fit_standardisation(dataset)
     schedule = NoiseSchedule(config.diffusion).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=train.lr, betas=train.betas, weight_decay=train.weight_decay)
+    optimizer = make_optimizer(model, train, device)
     learning_rate = LearningRate(train)
     scaler = torch.amp.GradScaler(device.type, enabled=train.precision == "fp16")
     fingerprint = data_fingerprint(dataset)

@@ -15,14 +15,14 @@ from torch_geometric.data import Batch, Data
 from hmgdm_core.diffusion import NoiseSchedule
 from hmgdm_core.graph.contract import collate
 from hmgdm_core.model import LossScale, draw_mask, draw_noise, pretraining_loss
-from hmgdm_core.train.config import PretrainConfig
+from hmgdm_core.train.config import PretrainConfig, TrainConfig
 from hmgdm_core.train.device import autocast
 from hmgdm_core.train.distributed import ProcessGroup
 from hmgdm_core.train.events import CancelToken
 from hmgdm_core.train.interrupt import cancel_points
 from hmgdm_core.train.memory import budget_bytes, pack_by_memory
 
-__all__ = ["StepResult", "optimisation_step"]
+__all__ = ["StepResult", "make_optimizer", "optimisation_step"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,19 @@ class StepResult:
     """(E,) bool edges the encoder saw."""
     t: np.ndarray
     """(G,) int64 timestep of each local graph."""
+
+
+def make_optimizer(model: nn.Module, train: TrainConfig, device: torch.device) -> torch.optim.Adam:
+    """The pre-training optimiser: Adam with ``train``'s learning rate, betas and weight decay.
+
+    On the CPU and CUDA its update is one fused kernel over all parameters: the same update as the
+    per-parameter loop up to float rounding, in a third of its time on the CPU (15 ms against 48 ms per step
+    at the paper's widths, 10 against 31 ms at hidden 64; ``docs/benchmarks.md``).
+    """
+    fused = device.type in ("cpu", "cuda")
+    return torch.optim.Adam(
+        model.parameters(), lr=train.lr, betas=train.betas, weight_decay=train.weight_decay, fused=fused or None
+    )
 
 
 def _structure(graphs: Sequence[Data]) -> Batch:
