@@ -215,7 +215,8 @@ def main() -> None:
                     rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
                 print(rows[-1], file=sys.stderr, flush=True)
     # The step is GEMM-bound: its time scales with the cores torch uses (OMP_NUM_THREADS), so say how many.
-    print(f"{cpu_name()}, {torch.get_num_threads()} torch threads, device {args.device}")
+    cpu = cpu_name()
+    print(f"{cpu}, {torch.get_num_threads()} torch threads, device {args.device}")
     header = f"{'N':>5} {'B':>3} {'E/graph':>8} {'ours ms':>9} {'ms/graph':>9} {'RSS GB':>7}"
     print(f"{header} {'directed ms':>12} {'ratio':>6} {'released ms':>12} {'ratio':>6}")
     summary = []
@@ -297,7 +298,7 @@ def main() -> None:
                 "baseline": "released batch-wide dense attention, one decoder token per edge direction",
                 "micro_batch": args.micro_batch,
                 "native_bf16": native_bf16,
-                "cpu": cpu_name(),
+                "cpu": cpu,
                 "threads": torch.get_num_threads(),
                 "quick": args.quick,
                 "results": summary,

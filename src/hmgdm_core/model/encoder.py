@@ -163,7 +163,7 @@ class GraphEncoder(nn.Module):
         if not projected:
             h_node = self.node_convs[0].lin(self.pre_node(h_node))
             h_edge = self.edge_convs[0].lin(self.pre_edge(h_edge))
-        projection = (h_node, h_edge)
+        node_projection, edge_projection = h_node, h_edge
         weight = None
         node_skips, edge_skips = [], []
         last = len(self.node_convs) - 1
@@ -178,7 +178,7 @@ class GraphEncoder(nn.Module):
                     weight = weight[pairs[1]]
             node_skips.append(h_node)
             edge_skips.append(h_edge)
-        edge_mu, edge_logvar, edge_projection = self.edge_mu(h_edge), self.edge_logvar(h_edge), projection[1]
+        edge_mu, edge_logvar = self.edge_mu(h_edge), self.edge_logvar(h_edge)
         if pairs is not None:
             edge_mu, edge_logvar, edge_projection = edge_mu[pairs[1]], edge_logvar[pairs[1]], edge_projection[pairs[1]]
             edge_skips = [h[pairs[1]] for h in edge_skips]
@@ -189,7 +189,7 @@ class GraphEncoder(nn.Module):
             edge_logvar=edge_logvar,
             node_skips=tuple(node_skips),
             edge_skips=tuple(edge_skips),
-            node_projection=projection[0],
+            node_projection=node_projection,
             edge_projection=edge_projection,
         )
 
