@@ -2,8 +2,9 @@ r"""Probe pre-training checkpoints (or bundled models) the way the bundled-model
 
 For each checkpoint: the macro-F1 of ``benchmarks/representation.py``'s linear probe (the patch vector of
 ``--readout``, the default's unless named; 5 slide-grouped folds of the Kather tiles it builds and caches) and
-the leave-one-out nearest-centroid accuracy on the fixed 240-tile subset of ``tests/test_pretrained.py`` (30
-tiles per class, spread over ``index.csv``), beside the same network with random weights and the checkpoint's
+the two-class separation of the bundled-model test on its fixed 240-tile subset (``tests/test_pretrained.py``: 30
+tiles per class, spread over ``index.csv``; leave-one-out nearest-centroid accuracy of each pair of classes,
+averaged over the 28 pairs), beside the same network with random weights and the checkpoint's
 input statistics (3 seeds). Used to follow a long training run, e.g. the continuation of the bundled model
 (``docs/representation.md``):
 
@@ -34,7 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO / "tests"))
 from representation import build_graphs, probe, tile_index  # noqa: E402
-from test_pretrained import PER_CLASS, kather_subset_graphs, nearest_centroid_accuracy, untrained_like  # noqa: E402
+from test_pretrained import PER_CLASS, kather_subset_graphs, pairwise_separation, untrained_like  # noqa: E402
 
 KATHER_MPP = 0.495
 FOLDS = 5
@@ -73,8 +74,7 @@ def main() -> None:
         patch = embed_dataset(model, full, device="cpu", readout=args.readout).patch
         f1 = probe(patch, labels, groups, keep, FOLDS)["macro_f1"]
         tiles = embed_dataset(model, subset, device="cpu", readout=args.readout).patch
-        centroid = nearest_centroid_accuracy(tiles, subset.labels)
-        return {"macro_f1": f1, "nearest_centroid": centroid}
+        return {"macro_f1": f1, "pairwise_separation": pairwise_separation(tiles, subset.labels)}
 
     results = {}
     for name in args.checkpoints:
@@ -88,10 +88,10 @@ def main() -> None:
                 results[f"random init, seed {seed}"] = {"steps": 0, **measure(untrained_like(model, seed))}
         results[name] = {"steps": steps, **measure(model)}
         print(f"{name}: {results[name]}", file=sys.stderr, flush=True)
-    print(f"{'model':<60} {'steps':>6} {'probe macro-F1 %':>17} {'nearest-centroid':>17}")
+    print(f"{'model':<60} {'steps':>6} {'probe macro-F1 %':>17} {'two-class sep.':>17}")
     for name, row in results.items():
         f1 = f"{row['macro_f1'][0]:.1f} ± {row['macro_f1'][1]:.1f}"
-        print(f"{name[-60:]:<60} {row['steps']:>6} {f1:>17} {row['nearest_centroid']:>17.3f}")
+        print(f"{name[-60:]:<60} {row['steps']:>6} {f1:>17} {row['pairwise_separation']:>17.3f}")
     print(json.dumps({"benchmark": "probe_checkpoints", "folds": FOLDS, "readout": args.readout, "results": results}))
 
 

@@ -1,17 +1,21 @@
 """Train and export the bundled H-MGDM model (``hmgdm_core/pretrained/models/<name>.pt`` + its card).
 
 The exact command that produced each shipped model is in its card (``hmgdm pretrained info NAME``). The shipped
-one was trained on a GPU (graphs held in memory there) with the default recipe, ``scripts/bundled_config_kl0.json``:
-
-    python scripts/train_bundled.py ../shared/data/kather2016-crc-texture --cmu1 \
-        --config scripts/bundled_config_kl0.json --minutes 6.5 --device cuda --benchmark
-
-``--init NAME_OR_CHECKPOINT`` continues from earlier weights (a new run: fresh optimiser, the same network); the
-card then counts the steps and seconds of both runs and records what it started from (``init``). A CPU
-continuation of the shipped model, with an epoch checkpoint every 5 epochs to probe along the way:
+one was trained on this project's 2-core CPU, one thread, with the default recipe at the representation
+benchmark's small widths, ``scripts/bundled_config_small.json`` (an epoch checkpoint every 5 epochs, kept, so
+that ``scripts/probe_checkpoints.py`` can follow the run):
 
     OMP_NUM_THREADS=1 python scripts/train_bundled.py ../shared/data/kather2016-crc-texture --cmu1 \
-        --config scripts/bundled_config_cpu_continue.json --init hmgdm-kather-cmu1 --minutes 95 --device cpu
+        --config scripts/bundled_config_small.json --minutes 75 --device cpu
+
+Its predecessor, hidden 128 for 6.5 minutes on a GPU (graphs held in memory there), used
+``scripts/bundled_config_kl0.json`` with ``--device cuda`` (and ``scripts/bundled_config_cpu_continue.json`` for
+its CPU continuation, ``docs/representation.md``). ``--init NAME_OR_CHECKPOINT`` continues from earlier weights (a
+new run: fresh optimiser, the same network, so the config must name the same widths); the card then counts the
+steps and seconds of both runs and records what it started from (``init``):
+
+    OMP_NUM_THREADS=1 python scripts/train_bundled.py ../shared/data/kather2016-crc-texture --cmu1 \
+        --config scripts/bundled_config_small.json --init hmgdm-kather-cmu1 --minutes 60 --device cpu
 
 Data: only sources whose licence allows redistributing derived weights: the Kather 2016 CRC texture tiles
 (CC BY 4.0; attribution in the card) and the CC0 CMU-1 sample slide shipped in the package. Never MoNuSeg

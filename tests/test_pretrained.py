@@ -101,6 +101,21 @@ def nearest_centroid_accuracy(embeddings: np.ndarray, labels: np.ndarray) -> flo
     return right / len(z)
 
 
+def pairwise_separation(embeddings: np.ndarray, labels: np.ndarray) -> float:
+    """Two-class separation averaged over every pair of classes: the mean, over the pairs, of the leave-one-out
+    nearest-centroid accuracy on that pair's tiles alone (features standardised over them).
+
+    Every pair counts, so no pair is chosen after seeing the results.
+    """
+    classes = np.unique(labels)
+    scores = []
+    for i, a in enumerate(classes):
+        for b in classes[i + 1 :]:
+            pair = (labels == a) | (labels == b)
+            scores.append(nearest_centroid_accuracy(embeddings[pair], labels[pair]))
+    return float(np.mean(scores))
+
+
 def test_at_least_one_model_is_bundled_with_its_card():
     names = list_pretrained()
     assert DEFAULT_PRETRAINED in names
@@ -157,11 +172,10 @@ def test_names_resolve_but_never_shadow_a_path(tmp_path, monkeypatch):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known miss (issues 12/14): the current bundled model (1,683 GPU steps of the default recipe) does not "
-    "separate Kather classes better than random weights on the same input pipeline: with the default (projection) "
-    "readout nearest-centroid 64.6 % vs 66.7-67.1 % for three seeds (its linear probe 66.9 vs 64.2-65.6, within "
-    "the folds' spread); the first layer's states gave 67.9 % vs 65.4-69.6 %, pooled μ 64.2 % vs 66.7-69.2 % "
-    "(docs/representation.md). "
+    reason="known miss (issues 12/14): the bundled model (5,369 CPU steps of the default recipe at small widths) "
+    "does not separate two Kather classes better than random weights on the same input pipeline: two-class "
+    "separation 0.914 against 0.917, 0.924, 0.920 for three seeds, although its linear probe is ahead (67.7 vs "
+    "62.2-64.1 macro-F1; docs/pretrained.md). "
     "Strict: a model that beats them makes this fail, so the mark must then go.",
 )
 def test_bundled_embeddings_separate_kather_classes_better_than_random(bundled, kather_subset):
@@ -170,12 +184,12 @@ def test_bundled_embeddings_separate_kather_classes_better_than_random(bundled, 
     trained = embed_dataset(bundled.model, kather_subset, device="cpu").patch
     assert trained.shape == (8 * PER_CLASS, patch_width(DEFAULT_READOUT, bundled.config.model.hidden_dim))
     assert np.isfinite(trained).all()
-    trained_accuracy = nearest_centroid_accuracy(trained, labels)
+    separation = pairwise_separation(trained, labels)
     # Better than every one of three random initialisations of the same network, not just a lucky one.
     for seed in range(3):
         untrained = embed_dataset(untrained_like(bundled.model, seed), kather_subset, device="cpu").patch
-        untrained_accuracy = nearest_centroid_accuracy(untrained, labels)
-        assert trained_accuracy > untrained_accuracy, (seed, trained_accuracy, untrained_accuracy)
+        untrained_separation = pairwise_separation(untrained, labels)
+        assert separation > untrained_separation, (seed, separation, untrained_separation)
 
 
 def test_bundled_reconstructs_the_sample_better_than_random(bundled, random_init, sample_svs):
