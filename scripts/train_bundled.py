@@ -9,10 +9,9 @@ that ``scripts/probe_checkpoints.py`` can follow the run):
         --config scripts/bundled_config_small.json --minutes 75 --device cpu
 
 Its predecessor, hidden 128 for 6.5 minutes on a GPU (graphs held in memory there), used
-``scripts/bundled_config_kl0.json`` with ``--device cuda`` (and ``scripts/bundled_config_cpu_continue.json`` for
-its CPU continuation, ``docs/representation.md``). ``--init NAME_OR_CHECKPOINT`` continues from earlier weights (a
-new run: fresh optimiser, the same network, so the config must name the same widths); the card then counts the
-steps and seconds of both runs and records what it started from (``init``):
+``scripts/bundled_config_kl0.json`` with ``--device cuda``. ``--init NAME_OR_CHECKPOINT`` continues from earlier
+weights (a new run: fresh optimiser, the same network, so the config must name the same widths); the card then
+counts the steps and seconds of both runs and records what it started from (``init``):
 
     OMP_NUM_THREADS=1 python scripts/train_bundled.py ../shared/data/kather2016-crc-texture --cmu1 \
         --config scripts/bundled_config_small.json --init hmgdm-kather-cmu1 --minutes 60 --device cpu
