@@ -3,6 +3,7 @@
 import json
 import shutil
 import subprocess
+import sys
 
 import imageio.v3 as iio
 import numpy as np
@@ -34,6 +35,14 @@ def test_console_script_is_installed():
     assert exe is not None
     result = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True)
     assert result.stdout.startswith("hmgdm ")
+
+
+def test_building_the_parser_does_not_look_the_version_up():
+    # importlib.metadata was about half of `hmgdm --help`'s start-up; only --version needs it.
+    code = "import sys; "
+    code += "from hmgdm_core.cli import build_parser; build_parser(); print('importlib.metadata' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
 
 
 def test_demo_runs_the_pipeline(tmp_path):

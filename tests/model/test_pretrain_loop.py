@@ -128,6 +128,28 @@ def test_the_finiteness_check_is_exact(values, finite):
             check_finite(graphs)
 
 
+def test_a_stored_dataset_is_checked_without_expanding_its_graphs(sample_svs, monkeypatch):
+    # Expanding every graph to check it decoded every image once more and left hundreds of MB of fragmented
+    # heap behind: a whole slide's embedding peak grew with its area. Image-held windows are 8-bit pixels.
+    from hmgdm_core.graph import GraphConfig, GraphDataset, dataset_from_region
+    from hmgdm_core.io import open_slide
+
+    with open_slide(sample_svs) as slide:
+        region = slide.region(1200, 1000, 300, 600)
+        held = dataset_from_region(slide.read(region), region, 300, GraphConfig(kind="nuclei"))
+    assert len(held) == 2 and all("image" in r for r in held.records)
+    with monkeypatch.context() as patched:
+        patched.setattr("hmgdm_core.graph.dataset.record_to_graph", lambda record: pytest.fail("expanded"))
+        check_finite(held)
+    graph = held[1]
+    graph.x, graph.edge_attr = graph.x / 3, graph.edge_attr / 3  # not 8-bit pixels (like latents): kept as floats
+    latent = GraphDataset.from_graphs([held[0], graph])
+    assert latent.float_features(0) == {} and latent.float_features(1)["pair_attr"].dtype == torch.float32
+    latent.records[1]["pair_attr"][0, 0] = float("nan")
+    with pytest.raises(InputError, match="graph 1 has NaN or infinite values in edge_attr"):
+        check_finite(latent)
+
+
 def test_non_finite_batches_are_skipped_then_fail(tmp_path):
     # Finite features whose squared error overflows float32: the loss is infinite, the inputs are not. Raw
     # inputs: standardisation would scale 1e30 back to finite values.

@@ -19,17 +19,27 @@ __all__ = ["build_parser", "main"]
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``hmgdm`` with one subparser per command."""
-    from hmgdm_core import __version__
-
     parser = argparse.ArgumentParser(
         prog="hmgdm", description="H-MGDM for H&E slides: graphs, pretraining, embeddings."
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (add_info, add_demo, add_graph, add_pretrain, add_embed, add_pipeline, add_export, add_classify,
                 add_survival, add_pretrained, add_finetune):
         add(sub)
     return parser
+
+
+class _Version(argparse.Action):
+    """``--version``, looking the version up only when asked (see ``hmgdm_core.__getattr__``)."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: object, values: object, option: str | None = None
+    ) -> None:
+        from hmgdm_core import __version__
+
+        print(f"{parser.prog} {__version__}")  # on stdout, as argparse's own version action does
+        parser.exit()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

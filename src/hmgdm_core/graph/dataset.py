@@ -61,6 +61,17 @@ class GraphDataset(Dataset):
             return record_to_graph(self.records[int(index)])
         return GraphDataset([self.records[int(i)] for i in index])
 
+    def float_features(self, index: int) -> dict[str, torch.Tensor]:
+        """The node and pair feature rows of graph ``index`` that are stored as floats, not expanded.
+
+        Windows stored as uint8, or re-cut from the held image, are 8-bit pixels and finite by construction,
+        so they are left out; float rows (e.g. VAE latents) are returned as stored: ``x`` (N', F) and
+        ``pair_attr`` (P', F), one row per undirected pair. Checking these is what
+        :func:`~hmgdm_core.train.loop.check_finite` needs, without decoding every graph's image.
+        """
+        record = self.records[int(index)]
+        return {key: record[key] for key in ("x", "pair_attr") if record[key].is_floating_point()}
+
     def __iter__(self) -> Iterator[EntityGraph]:
         for record in self.records:
             yield record_to_graph(record)

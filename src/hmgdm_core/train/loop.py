@@ -15,6 +15,7 @@ from torch_geometric.data import Data
 
 from hmgdm_core.diffusion import NoiseSchedule
 from hmgdm_core.errors import InputError, TrainingError
+from hmgdm_core.graph.dataset import GraphDataset
 from hmgdm_core.model import HMGDM
 from hmgdm_core.train.checkpoint import (
     checkpoint_path,
@@ -72,14 +73,26 @@ def check_graph(graph: Data, feature_dim: int, index: int) -> None:
 def check_finite(dataset: Sequence[Data]) -> None:
     """Raise :class:`InputError` naming the first graph whose node or edge features hold NaN or ±Inf.
 
-    A few such values make every loss non-finite (training stops) or every embedding NaN (silently).
+    A few such values make every loss non-finite (training stops) or every embedding NaN (silently). A
+    :class:`GraphDataset` is checked in its stored form (:meth:`GraphDataset.float_features`): expanding every
+    graph here would decode every image once more and, on a whole slide, leave hundreds of MB of freed but
+    fragmented heap behind (the embedding pass's peak grew with the slide's area).
     """
-    for index, graph in enumerate(dataset):
-        for name in ("x", "edge_attr"):
-            values = getattr(graph, name, None)
+    for index in range(len(dataset)):
+        for name, values in _features(dataset, index).items():
             if values is not None and values.is_floating_point() and not _all_finite(values):
-                where = f" (group {graph.group})" if isinstance(getattr(graph, "group", None), str) else ""
+                group = getattr(dataset[index], "group", None)
+                where = f" (group {group})" if isinstance(group, str) else ""
                 raise InputError(f"graph {index}{where} has NaN or infinite values in {name}: rebuild it or drop it")
+
+
+def _features(dataset: Sequence[Data], index: int) -> dict[str, torch.Tensor | None]:
+    """The node (``x``) and edge (``edge_attr``) features of graph ``index`` that can hold NaN or ±Inf."""
+    if isinstance(dataset, GraphDataset):
+        stored = dataset.float_features(index)
+        return {"x": stored.get("x"), "edge_attr": stored.get("pair_attr")}
+    graph = dataset[index]
+    return {name: getattr(graph, name, None) for name in ("x", "edge_attr")}
 
 
 def _all_finite(values: torch.Tensor) -> bool:
