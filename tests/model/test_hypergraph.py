@@ -6,7 +6,7 @@ from model_graphs import monuseg_graphs
 from torch_geometric.data import Batch
 from torch_geometric.nn import HypergraphConv
 
-from hmgdm_core.model.edge_pairs import pair_rows
+from hmgdm_core.model.edge_pairs import compacted_rows, pair_rows
 from hmgdm_core.model.hypergraph import DualHypergraph, MeanHypergraphConv, dual_hypergraph
 
 
@@ -63,3 +63,14 @@ def test_dual_hypergraph_normalisation_counts_members_and_memberships():
     assert (1 / graph.inv_degree).squeeze(1).round().long().tolist() == [3, 3, 3, 3]
     constant = torch.full((4, 2), 5.0)
     torch.testing.assert_close(graph.mean(constant), constant)  # a mean of means keeps a constant
+
+
+def test_compacted_rows_point_into_the_flagged_rows():
+    generator = torch.Generator().manual_seed(0)
+    for size in (0, 1, 7, 300):
+        flags = torch.rand(size, generator=generator) < 0.4
+        values = torch.randn(size, 3, generator=generator)
+        rows = compacted_rows(flags)
+        assert rows.shape == flags.shape and rows.dtype == torch.int64
+        assert torch.equal(values[flags][rows[flags]], values[flags])
+        assert torch.equal(rows[flags], torch.arange(int(flags.sum())))

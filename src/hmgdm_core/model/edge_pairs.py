@@ -7,7 +7,16 @@ from torch import Tensor
 
 from hmgdm_core.masking import EntityMask
 
-__all__ = ["expand_pairs", "pair_rows", "shared_pairs"]
+__all__ = ["compacted_rows", "expand_pairs", "pair_rows", "shared_pairs"]
+
+
+def compacted_rows(flags: Tensor) -> Tensor:
+    """The row each flagged entry takes in ``values[flags]``; shape ``flags.shape``, int64.
+
+    Entries that are not flagged get the row of the flagged entry before them (−1 before the first): index with
+    flagged entries only.
+    """
+    return torch.cumsum(flags.long(), 0) - 1
 
 
 def pair_rows(edge_index: Tensor) -> tuple[Tensor, Tensor] | None:
@@ -86,5 +95,5 @@ def expand_pairs(rows: Tensor, flags: Tensor, pairs: tuple[Tensor, Tensor]) -> T
         One row per flagged directed edge, in ascending edge order.
     """
     first, inverse = pairs
-    position = torch.cumsum(flags[first].long(), 0) - 1
+    position = compacted_rows(flags[first])
     return rows[position[inverse[flags]]]

@@ -14,7 +14,7 @@ from hmgdm_core.errors import InputError
 from hmgdm_core.masking import EntityMask
 from hmgdm_core.model.config import ModelConfig
 from hmgdm_core.model.decoder import Decoder
-from hmgdm_core.model.edge_pairs import expand_pairs, pair_rows, shared_pairs
+from hmgdm_core.model.edge_pairs import compacted_rows, expand_pairs, pair_rows, shared_pairs
 from hmgdm_core.model.embedding import EntityEmbedding, index_in_graph
 from hmgdm_core.model.encoder import EncoderOutput, GraphEncoder
 from hmgdm_core.model.entity_index import EntityIndex
@@ -254,8 +254,7 @@ class HMGDM(nn.Module):
             kept = mask.edge_encoded[first]
             if self.encoder.edge_branch and torch.equal(kept[inverse], mask.edge_encoded):
                 # The encoded pairs' rows, and where each encoded edge finds its pair among them.
-                edge_row = torch.cumsum(mask.edge_encoded.long(), 0) - 1
-                pair_row = torch.cumsum(kept.long(), 0) - 1
+                edge_row, pair_row = compacted_rows(mask.edge_encoded), compacted_rows(kept)
                 local_pairs = (edge_row[first[kept]], pair_row[inverse[edges]])
                 return self.encoder(h_node[nodes], h_edge[kept], local_edges, local_pairs)
             h_edge = h_edge[inverse]
@@ -377,7 +376,7 @@ class HMGDM(nn.Module):
             edge_rows = (~mask.edge_target[mask.edge_encoded]).nonzero().squeeze(1)
         else:
             # The encoder's row of each context pair's first direction.
-            edge_rows = (torch.cumsum(mask.edge_encoded.long(), 0) - 1)[pairs[0][index.edge_context]]
+            edge_rows = compacted_rows(mask.edge_encoded)[pairs[0][index.edge_context]]
         node, edge = self.decoder(h_node, h_edge, t, encoded, node_z, edge_z, (node_rows, edge_rows), index)
         if pairs is not None and not per_pair:
             edge = expand_pairs(edge, mask.edge_target, pairs)

@@ -8,6 +8,8 @@ import torch
 from torch import Tensor
 from torch_geometric.nn import HypergraphConv
 
+from hmgdm_core.model.edge_pairs import compacted_rows
+
 __all__ = ["DualHypergraph", "MeanHypergraphConv", "dual_hypergraph"]
 
 
@@ -42,7 +44,7 @@ def dual_hypergraph(edge_index: Tensor, num_nodes: int, min_size: int = 2) -> tu
     owners = edge_index.reshape(-1)
     size = torch.bincount(owners, minlength=num_nodes)
     kept = size >= min_size
-    compact = torch.cumsum(kept.long(), 0) - 1
+    compact = compacted_rows(kept)
     keep_row = kept[owners]
     num_kept = int(kept.sum())
     node_part = torch.stack([members[keep_row], compact[owners[keep_row]]])

@@ -17,7 +17,7 @@ from torch_geometric.data import Data
 from hmgdm_core.config_checks import check_at_least, check_fields
 from hmgdm_core.diffusion import NoiseSchedule
 from hmgdm_core.masking import EntityMask, MaskConfig, sample_mask
-from hmgdm_core.model.edge_pairs import expand_pairs, shared_pairs
+from hmgdm_core.model.edge_pairs import compacted_rows, expand_pairs, shared_pairs
 from hmgdm_core.model.hmgdm import HMGDM, Prediction, graph_ids
 
 __all__ = [
@@ -304,7 +304,7 @@ def pretraining_loss(
         edges = graph.edge_attr
         edge_rows, edge_owner = mask.edge_target[first].nonzero().squeeze(1), edge_graph[first]
         # Each target pair's noise: the row of its first direction among the target edges.
-        edge_noise = noise.edge[(torch.cumsum(mask.edge_target.long(), 0) - 1)[first[edge_rows]]]
+        edge_noise = noise.edge[compacted_rows(mask.edge_target)[first[edge_rows]]]
         x_t = _noised(graph.x, mask.node_target.nonzero().squeeze(1), node_graph, t, schedule, noise.node)
         edge_attr_t = _noised(edges, edge_rows, edge_owner, t, schedule, edge_noise)
         prediction = model(graph, x_t, edge_attr_t, mask, t, latent_noise, pairs=pairs)
