@@ -8,7 +8,9 @@ import torch
 
 from hmgdm_core.errors import InputError
 from hmgdm_core.graph import GraphConfig, GraphDataset, dataset_from_folder, dataset_from_region, graph_from_image
-from hmgdm_core.graph.storage import graph_to_record, load_records, record_to_graph
+from hmgdm_core.graph.dataset import feature_moments
+from hmgdm_core.graph.storage import graph_to_record, load_records, record_rows, record_to_graph
+from hmgdm_core.graph.windows import unit_range
 from hmgdm_core.io import Region, open_slide
 
 KEYS = ("x", "edge_index", "edge_pair", "edge_attr", "pos", "entity_id", "node_meas", "edge_meas")
@@ -74,3 +76,43 @@ def test_format_1_files_still_load_and_unknown_formats_are_refused(he_crop, tmp_
     torch.save({"format": "hmgdm-entity-graph/9", "graphs": []}, tmp_path / "v9.pt")
     with pytest.raises(InputError, match="hmgdm-entity-graph/9.*rebuild it"):
         load_records(tmp_path / "v9.pt")
+
+
+def held_and_shifted_datasets(he_crop):
+    """A dataset of two image-held records: one re-cut from its image, one whose every row is kept as stored."""
+    graph = graph_from_image(he_crop, 0.25, GraphConfig(kind="nuclei"))
+    shifted = he_crop.copy()
+    shifted[:, :, 0] = np.roll(he_crop[:, :, 0], 1, axis=0)
+    return GraphDataset([graph_to_record(graph, he_crop), graph_to_record(graph, shifted)])
+
+
+def test_stored_rows_are_the_windows_before_expansion(he_crop):
+    dataset = held_and_shifted_datasets(he_crop)
+    for index, record in enumerate(dataset.records):
+        graph = dataset[index]
+        rows = record_rows(record)
+        assert rows["x"].dtype == torch.uint8 and rows["pair_attr"].dtype == torch.uint8
+        assert torch.equal(unit_range(rows["x"]), graph.x)
+        assert torch.equal(unit_range(rows["pair_attr"]), graph.edge_attr[: graph.num_edges // 2])
+        first = record_rows(record, limit=1)
+        assert torch.equal(first["x"], rows["x"][:1]) and torch.equal(first["pair_attr"], rows["pair_attr"][:1])
+        x0, e0 = dataset.first_rows(index)
+        assert torch.equal(x0, graph.x[:1]) and torch.equal(e0, graph.edge_attr[:1])
+        assert dataset.counts(index) == (graph.num_nodes, graph.num_edges)
+
+
+def test_feature_moments_of_stored_windows_are_those_of_the_expanded_graphs(he_crop, monkeypatch):
+    dataset = held_and_shifted_datasets(he_crop)
+    expanded = list(dataset)
+    reference = feature_moments(expanded, expanded[0].x.shape[1])
+    with monkeypatch.context() as patched:
+        # From the stored uint8 rows: no graph (and no float copy of its windows) is made.
+        patched.setattr("hmgdm_core.graph.dataset.record_to_graph", lambda record: pytest.fail("expanded"))
+        stored = feature_moments(dataset, expanded[0].x.shape[1])
+    assert stored["x"].count == reference["x"].count == sum(g.num_nodes for g in expanded)
+    # One row per undirected pair against two per pair: the same mean and second moment.
+    assert 2 * stored["edge_attr"].count == reference["edge_attr"].count
+    for key, copies in (("x", 1), ("edge_attr", 2)):
+        for name in ("total", "square"):
+            ours, theirs = copies * getattr(stored[key], name), getattr(reference[key], name)
+            assert torch.allclose(ours, theirs, rtol=1e-6, atol=1e-3), (key, name)

@@ -150,6 +150,31 @@ def test_a_stored_dataset_is_checked_without_expanding_its_graphs(sample_svs, mo
         check_finite(latent)
 
 
+def test_a_run_starts_from_the_stored_form_with_the_same_fingerprint_and_statistics(sample_svs, monkeypatch):
+    # The fingerprint and the input statistics read each record's stored windows: decoding and expanding every
+    # graph twice took 18 s of a Kather run's start. The fingerprint must not change (older checkpoints resume).
+    from hmgdm_core.graph import GraphConfig, dataset_from_region
+    from hmgdm_core.io import open_slide
+    from hmgdm_core.model import HMGDM, ModelConfig
+    from hmgdm_core.train.checkpoint import data_fingerprint
+
+    with open_slide(sample_svs) as slide:
+        region = slide.region(1200, 1000, 300, 600)
+        held = dataset_from_region(slide.read(region), region, 300, GraphConfig(kind="nuclei"))
+    expanded = list(held)
+    config = replace(ModelConfig(), hidden_dim=16, embed_dim=32, standardise_inputs=True, input_layernorm=False)
+    models = [HMGDM(config), HMGDM(config)]
+    models[1].fit_standardisation(expanded)
+    reference = data_fingerprint(expanded)
+    with monkeypatch.context() as patched:
+        patched.setattr("hmgdm_core.graph.dataset.record_to_graph", lambda record: pytest.fail("expanded"))
+        assert data_fingerprint(held) == reference
+        models[0].fit_standardisation(held)
+    for name in ("node_mean", "node_std", "edge_mean", "edge_std"):
+        ours, theirs = getattr(models[0], name), getattr(models[1], name)
+        assert torch.allclose(ours, theirs, rtol=1e-5, atol=1e-6), name
+
+
 def test_non_finite_batches_are_skipped_then_fail(tmp_path):
     # Finite features whose squared error overflows float32: the loss is infinite, the inputs are not. Raw
     # inputs: standardisation would scale 1e30 back to finite values.

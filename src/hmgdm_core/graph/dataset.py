@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+from torch_geometric.data import Data
 
 from hmgdm_core.errors import InputError
 from hmgdm_core.graph.build import GraphConfig, graph_from_image
 from hmgdm_core.graph.contract import EntityGraph
-from hmgdm_core.graph.storage import graph_to_record, load_records, record_to_graph, save_records
+from hmgdm_core.graph.storage import graph_to_record, load_records, record_rows, record_to_graph, save_records
+from hmgdm_core.graph.windows import unit_range
 from hmgdm_core.io.region import Region
 
-__all__ = ["GraphDataset", "dataset_from_folder", "dataset_from_region"]
+__all__ = ["FeatureMoments", "GraphDataset", "dataset_from_folder", "dataset_from_region", "feature_moments"]
 
 
 class GraphDataset(Dataset):
@@ -72,6 +75,20 @@ class GraphDataset(Dataset):
         record = self.records[int(index)]
         return {key: record[key] for key in ("x", "pair_attr") if record[key].is_floating_point()}
 
+    def counts(self, index: int) -> tuple[int, int]:
+        """Nodes and directed edges (two per stored pair) of graph ``index``, without expanding it."""
+        record = self.records[int(index)]
+        return int(record["pos"].shape[0]), 2 * int(record["pairs"].shape[0])
+
+    def first_rows(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x[:1]`` and ``edge_attr[:1]`` of graph ``index`` as :meth:`__getitem__` gives them (float32).
+
+        Only these two windows are cut from a held image, not the graph's hundreds: what
+        :func:`~hmgdm_core.train.checkpoint.data_fingerprint` reads.
+        """
+        rows = record_rows(self.records[int(index)], limit=1)
+        return _as_float(rows["x"]), _as_float(rows["pair_attr"])
+
     def __iter__(self) -> Iterator[EntityGraph]:
         for record in self.records:
             yield record_to_graph(record)
@@ -94,6 +111,70 @@ class GraphDataset(Dataset):
         import json
 
         return [json.loads(r["meta"]).get("label_name") for r in self.records]
+
+
+def _as_float(rows: torch.Tensor) -> torch.Tensor:
+    return unit_range(rows) if rows.dtype == torch.uint8 else rows
+
+
+@dataclass(frozen=True)
+class FeatureMoments:
+    """Per-feature sums over the node or edge feature rows of many graphs, in float64."""
+
+    count: int
+    """Rows summed."""
+    total: torch.Tensor
+    """(F,) sum of the rows."""
+    square: torch.Tensor
+    """(F,) sum of the rows' squares."""
+
+    def __add__(self, other: FeatureMoments) -> FeatureMoments:
+        return FeatureMoments(self.count + other.count, self.total + other.total, self.square + other.square)
+
+
+def _moments(rows: torch.Tensor) -> FeatureMoments:
+    """Moments of (K, F) rows; uint8 pixels u stand for u · 2/255 − 1 (:func:`unit_range`)."""
+    if rows.dtype != torch.uint8:
+        # Per-graph sums in float32 (a few hundred rows), accumulated over the dataset in float64.
+        return FeatureMoments(rows.shape[0], rows.sum(0).cpu().double(), rows.square().sum(0).cpu().double())
+    # Exact integer sums of the pixels, mapped through x = a·u − 1: no float copy of the windows is made.
+    pixels = rows.to(torch.int32)
+    s1 = pixels.sum(0, dtype=torch.int64).double()
+    s2 = (pixels * pixels).sum(0, dtype=torch.int64).double()
+    a, k = 2.0 / 255.0, rows.shape[0]
+    return FeatureMoments(k, a * s1 - k, a * a * s2 - 2.0 * a * s1 + k)
+
+
+def feature_moments(graphs: Sequence[Data], feature_dim: int) -> dict[str, FeatureMoments]:
+    """Per-feature moments of the node (``"x"``) and edge (``"edge_attr"``) features of ``graphs``.
+
+    A :class:`GraphDataset` is read in its stored form: windows are summed as 8-bit pixels, exactly, without
+    expanding them to floats, and each undirected pair is counted once (both directions carry the same row, so
+    the mean and variance are those of the directed edges).
+
+    Parameters
+    ----------
+    graphs : sequence of Data
+        Graphs with ``x`` (N, F) and ``edge_attr`` (E, F).
+    feature_dim : int
+        F (the moments of no rows are zeros of this width).
+
+    Returns
+    -------
+    dict of FeatureMoments
+    """
+    zeros = torch.zeros(feature_dim, dtype=torch.float64)
+    empty = FeatureMoments(0, zeros, zeros)
+    out = {"x": empty, "edge_attr": empty}
+    for index in range(len(graphs)):
+        if isinstance(graphs, GraphDataset):
+            stored = record_rows(graphs.records[index])
+            rows = {"x": stored["x"], "edge_attr": stored["pair_attr"]}
+        else:
+            graph = graphs[index]
+            rows = {"x": graph.x, "edge_attr": graph.edge_attr}
+        out = {key: out[key] + _moments(rows[key]) for key in out}
+    return out
 
 
 def _labelled(graph: EntityGraph, label: int | None, group: str | None, name: str | None = None) -> EntityGraph:

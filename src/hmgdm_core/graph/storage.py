@@ -30,7 +30,15 @@ from hmgdm_core.graph.windows import gather_pixels, unit_range, window_centres
 from hmgdm_core.io.atomic import atomic_path
 from hmgdm_core.io.region import Region
 
-__all__ = ["graph_to_record", "load_graph", "load_records", "record_to_graph", "save_graph", "save_records"]
+__all__ = [
+    "graph_to_record",
+    "load_graph",
+    "load_records",
+    "record_rows",
+    "record_to_graph",
+    "save_graph",
+    "save_records",
+]
 
 _FORMAT = "hmgdm-entity-graph/2"
 _READABLE = ("hmgdm-entity-graph/1", _FORMAT)  # format 1: windows only, never an image
@@ -126,10 +134,40 @@ def _decode_png(data: torch.Tensor) -> np.ndarray:
     return imagecodecs.png_decode(data.numpy().tobytes())
 
 
-def _windows(record: dict, key: str, rows_key: str, centre_key: str, rgb: np.ndarray, window: int) -> torch.Tensor:
-    pixels = gather_pixels(rgb, record[centre_key].numpy(), window)
-    pixels[record[rows_key]] = record[key]
+def _windows(
+    record: dict, key: str, rows_key: str, centre_key: str, rgb: np.ndarray, window: int, limit: int | None
+) -> torch.Tensor:
+    pixels = gather_pixels(rgb, record[centre_key][:limit].numpy(), window)
+    rows = record[rows_key]
+    kept = rows < pixels.shape[0]
+    pixels[rows[kept]] = record[key][kept]
     return pixels
+
+
+def record_rows(record: dict, limit: int | None = None) -> dict[str, torch.Tensor]:
+    """The node and pair feature rows of a record as stored: uint8 pixels or floats, not expanded to [-1, 1].
+
+    Parameters
+    ----------
+    record : dict
+        From :func:`graph_to_record` or a loaded file.
+    limit : int, optional
+        Only the first ``limit`` rows of each (a record holding its image then cuts only these windows).
+
+    Returns
+    -------
+    dict
+        ``x`` (N, F) and ``pair_attr`` (P, F), one row per undirected pair, re-cut from the image where the
+        record holds one.
+    """
+    if "image" not in record:
+        return {key: record[key][:limit] for key in ("x", "pair_attr")}
+    rgb = _decode_png(record["image"])
+    window = int(json.loads(record["meta"])["window"])
+    return {
+        "x": _windows(record, "x", "x_rows", "node_centre", rgb, window, limit),
+        "pair_attr": _windows(record, "pair_attr", "pair_rows", "pair_centre", rgb, window, limit),
+    }
 
 
 def record_to_graph(record: dict) -> EntityGraph:
@@ -148,12 +186,8 @@ def record_to_graph(record: dict) -> EntityGraph:
     pairs = record["pairs"]
     edge_index = torch.cat([pairs.T, pairs.flip(1).T], dim=1).contiguous()
     ids = torch.arange(pairs.shape[0], dtype=torch.int64)
-    if "image" in record:
-        rgb = _decode_png(record["image"])
-        x = _expand(_windows(record, "x", "x_rows", "node_centre", rgb, int(meta["window"])))
-        pair_attr = _expand(_windows(record, "pair_attr", "pair_rows", "pair_centre", rgb, int(meta["window"])))
-    else:
-        x, pair_attr = _expand(record["x"]), _expand(record["pair_attr"])
+    rows = record_rows(record)
+    x, pair_attr = _expand(rows["x"]), _expand(rows["pair_attr"])
     graph = EntityGraph(
         x=x,
         edge_index=edge_index,

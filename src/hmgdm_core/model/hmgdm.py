@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from hmgdm_core.errors import InputError
+from hmgdm_core.graph.dataset import feature_moments
 from hmgdm_core.masking import EntityMask
 from hmgdm_core.model.config import ModelConfig
 from hmgdm_core.model.decoder import Decoder
@@ -117,21 +118,14 @@ class HMGDM(nn.Module):
         """
         if not self.config.standardise_inputs:
             raise InputError("fit_standardisation needs ModelConfig(standardise_inputs=True)")
+        moments = feature_moments(graphs, self.config.feature_dim)
         for kind, attr in (("node", "x"), ("edge", "edge_attr")):
-            total = torch.zeros(self.config.feature_dim, dtype=torch.float64)
-            square = torch.zeros_like(total)
-            count = 0
-            for graph in graphs:
-                rows = getattr(graph, attr)
-                # Per-graph sums in float32 (a few hundred rows), accumulated over the dataset in float64.
-                total += rows.sum(0).cpu().double()
-                square += rows.square().sum(0).cpu().double()
-                count += rows.shape[0]
-            if count == 0:
+            sums = moments[attr]
+            if sums.count == 0:
                 continue
-            mean = total / count
+            mean = sums.total / sums.count
             # A floor keeps constant features (e.g. padding) finite instead of dividing by zero.
-            std = (square / count - mean.square()).clamp_min(0).sqrt().clamp_min(1e-3)
+            std = (sums.square / sums.count - mean.square()).clamp_min(0).sqrt().clamp_min(1e-3)
             getattr(self, f"{kind}_mean").copy_(mean)
             getattr(self, f"{kind}_std").copy_(std)
 
@@ -141,14 +135,16 @@ class HMGDM(nn.Module):
         With ``first`` (P,), int64, the copy's ``edge_attr`` holds only those edges' rows (P, F), in that order:
         one row per undirected pair for the pair-wise training pass, which reads no other edge row.
         """
-        if first is not None:
-            graph = copy.copy(graph)
-            graph.edge_attr = graph.edge_attr[first]
-        if not self.config.standardise_inputs:
+        if first is None and not self.config.standardise_inputs:
             return graph
         out = copy.copy(graph)
-        out.x = (graph.x - self.node_mean) / self.node_std
-        out.edge_attr = (graph.edge_attr - self.edge_mean) / self.edge_std
+        if first is not None:
+            out.edge_attr = graph.edge_attr.index_select(0, first)
+        if not self.config.standardise_inputs:
+            return out
+        # Each difference is a fresh buffer, so the division runs in place: the same values, one (M, F) copy fewer.
+        out.x = (graph.x - self.node_mean).div_(self.node_std)
+        out.edge_attr = (out.edge_attr - self.edge_mean).div_(self.edge_std)
         return out
 
     def embed_inputs(

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from torch import Tensor
+from torch.nn.functional import mse_loss
 from torch_geometric.data import Data
 
 from hmgdm_core.config_checks import check_at_least, check_fields
@@ -61,12 +63,26 @@ class EntityNoise:
 
     node: Tensor
     """(n_t, F): noise of the target nodes."""
-    edge: Tensor
-    """(e_t, F): noise of the target edges (equal within a pair when drawn with ``paired``)."""
+    edge_drawn: Tensor
+    """(e_t, F) noise of the target edges, or (p_t, F) one row per target pair (pair order) with ``pairs``."""
     node_latent: Tensor
     """(n_enc, H): reparameterisation noise of the encoded nodes."""
     edge_latent: Tensor
     """(e_enc, H): reparameterisation noise of the encoded edges (equal within a pair when drawn with ``paired``)."""
+    pairs: tuple[Tensor, Tensor] | None = None
+    """:func:`~hmgdm_core.model.edge_pairs.shared_pairs` of the batch when the edge noise was drawn per pair."""
+    edge_target: Tensor | None = None
+    """(E,) bool target edges of the split, with ``pairs``."""
+
+    @cached_property
+    def edge(self) -> Tensor:
+        """(e_t, F): noise of the target edges, per direction (equal within a pair when drawn with ``paired``).
+
+        Copied to both directions only when asked: the training loss reads :attr:`edge_drawn` per pair.
+        """
+        if self.pairs is None:
+            return self.edge_drawn
+        return expand_pairs(self.edge_drawn, self.edge_target, self.pairs)
 
 
 @dataclass(frozen=True)
@@ -179,15 +195,20 @@ def draw_noise(
         _per_graph(graph, edge_encoded, edge_owner),
     ]
     widths = (feature_dim, feature_dim, hidden_dim, hidden_dim)
-    parts: list[list[Tensor]] = [[], [], [], []]
+    # Each graph's draws go straight into its rows of the step's tensors: no per-graph pieces to concatenate.
+    node, edge, node_latent, edge_latent = parts = [
+        torch.empty(sum(count), width, device=device) for count, width in zip(counts, widths, strict=True)
+    ]
+    starts = [0, 0, 0, 0]
     for g, generator in enumerate(generators):
-        for part, (count, width) in enumerate(zip(counts, widths, strict=True)):
-            parts[part].append(torch.randn(count[g], width, generator=generator, device=device))
-    node, edge, node_latent, edge_latent = (torch.cat(p) for p in parts)
-    if pairs is not None:
-        edge = expand_pairs(edge, mask.edge_target, pairs)
-        edge_latent = expand_pairs(edge_latent, mask.edge_encoded, pairs)
-    return EntityNoise(node, edge, node_latent, edge_latent)
+        for part, count in enumerate(counts):
+            rows = parts[part][starts[part] : starts[part] + count[g]]
+            torch.randn(rows.shape, generator=generator, device=device, out=rows)
+            starts[part] += count[g]
+    if pairs is None:
+        return EntityNoise(node, edge, node_latent, edge_latent)
+    edge_latent = expand_pairs(edge_latent, mask.edge_encoded, pairs)
+    return EntityNoise(node, edge, node_latent, edge_latent, pairs, mask.edge_target)
 
 
 @dataclass(frozen=True)
@@ -221,7 +242,8 @@ def _normalised_rows(values: Tensor, eps: float = 1e-6) -> Tensor:
 
 
 def _mse(prediction: Tensor, target: Tensor, entries: float) -> Tensor:
-    total = torch.sum((prediction - target).square())
+    # One fused pass forward and one backward, where (p - t).square().sum() takes three and two over (K, F).
+    total = mse_loss(prediction.to(target.dtype), target, reduction="sum")
     return total / entries if entries else total
 
 
@@ -290,8 +312,6 @@ def pretraining_loss(
     # Standardised inputs: noise, targets and loss all live in the standardised units.
     if pairs is None:
         graph = network.standardise(graph)
-        x_t, edge_attr_t = noised_inputs(graph, mask, t, schedule, noise)
-        prediction: Prediction = model(graph, x_t, edge_attr_t, mask, t, latent_noise)
         edges, edge_owner, edge_noise = graph.edge_attr, edge_graph, noise.edge
         edge_rows = mask.edge_target.nonzero().squeeze(1)
         copies = 1
@@ -303,15 +323,22 @@ def pretraining_loss(
         graph = network.standardise(graph, first)
         edges = graph.edge_attr
         edge_rows, edge_owner = mask.edge_target[first].nonzero().squeeze(1), edge_graph[first]
-        # Each target pair's noise: the row of its first direction among the target edges.
-        edge_noise = noise.edge[compacted_rows(mask.edge_target)[first[edge_rows]]]
-        x_t = _noised(graph.x, mask.node_target.nonzero().squeeze(1), node_graph, t, schedule, noise.node)
-        edge_attr_t = _noised(edges, edge_rows, edge_owner, t, schedule, edge_noise)
-        prediction = model(graph, x_t, edge_attr_t, mask, t, latent_noise, pairs=pairs)
+        # Each target pair's noise, drawn once per pair; else the row of its first direction among the targets.
+        edge_noise = (
+            noise.edge_drawn
+            if noise.pairs is not None
+            else noise.edge[compacted_rows(mask.edge_target)[first[edge_rows]]]
+        )
         copies = 2
     node_rows = mask.node_target.nonzero().squeeze(1)
-    node_goal = schedule.regression_target(graph.x[node_rows], noise.node, t[node_graph[node_rows]])
-    edge_goal = schedule.regression_target(edges[edge_rows], edge_noise, t[edge_owner[edge_rows]])
+    # The clean target rows and their timesteps, gathered once for the noising and the regression target.
+    node_clean, node_t = graph.x[node_rows], t[node_graph[node_rows]]
+    edge_clean, edge_t = edges[edge_rows], t[edge_owner[edge_rows]]
+    x_t = graph.x.index_put((node_rows,), schedule.q_sample(node_clean, noise.node, node_t))
+    edge_attr_t = edges.index_put((edge_rows,), schedule.q_sample(edge_clean, edge_noise, edge_t))
+    prediction: Prediction = model(graph, x_t, edge_attr_t, mask, t, latent_noise, pairs=pairs)
+    node_goal = schedule.regression_target(node_clean, noise.node, node_t)
+    edge_goal = schedule.regression_target(edge_clean, edge_noise, edge_t)
     if weights.normalise_targets:
         node_goal, edge_goal = _normalised_rows(node_goal), _normalised_rows(edge_goal)
     scale = scale or LossScale.of(mask, graph.x.shape[1], prediction.encoded.node_mu.shape[1])

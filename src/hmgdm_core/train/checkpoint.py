@@ -16,6 +16,7 @@ import torch_geometric
 from torch_geometric.data import Data
 
 from hmgdm_core.errors import InputError
+from hmgdm_core.graph.dataset import GraphDataset
 from hmgdm_core.io.atomic import atomic_path, write_text_atomic
 from hmgdm_core.model import HMGDM
 from hmgdm_core.train.config import PretrainConfig
@@ -59,10 +60,17 @@ def data_fingerprint(dataset: Sequence[Data]) -> str:
     Cheap enough for large datasets (no full feature hash), strong enough to catch a resume on other data.
     """
     digest = hashlib.sha256(str(len(dataset)).encode())
-    for graph in dataset:
-        digest.update(f"{graph.num_nodes},{graph.edge_index.shape[1]};".encode())
-        for rows in (graph.x[:1], graph.edge_attr[:1]):
-            digest.update(rows.detach().cpu().to(torch.float32).numpy().tobytes())
+    for index in range(len(dataset)):
+        if isinstance(dataset, GraphDataset):
+            # From the stored form: the counts without a graph, and two windows cut instead of all of them.
+            (nodes, edges), rows = dataset.counts(index), dataset.first_rows(index)
+        else:
+            graph = dataset[index]
+            nodes, edges = graph.num_nodes, graph.edge_index.shape[1]
+            rows = (graph.x[:1], graph.edge_attr[:1])
+        digest.update(f"{nodes},{edges};".encode())
+        for row in rows:
+            digest.update(row.detach().cpu().to(torch.float32).numpy().tobytes())
     return digest.hexdigest()
 
 
