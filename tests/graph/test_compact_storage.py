@@ -116,3 +116,51 @@ def test_feature_moments_of_stored_windows_are_those_of_the_expanded_graphs(he_c
         for name in ("total", "square"):
             ours, theirs = copies * getattr(stored[key], name), getattr(reference[key], name)
             assert torch.allclose(ours, theirs, rtol=1e-6, atol=1e-3), (key, name)
+
+
+def mixed_records(he_crop):
+    """Records of every kind one file may hold: image-held, windows only, latent floats, with and without a label."""
+    graph = graph_from_image(he_crop, 0.25, GraphConfig(kind="nuclei"))
+    labelled = graph.clone()
+    labelled.y = torch.tensor([3])
+    latent = graph.clone()
+    latent.x, latent.edge_attr = latent.x / 3, latent.edge_attr / 3
+    return [graph_to_record(graph, he_crop), graph_to_record(labelled), graph_to_record(latent)]
+
+
+def same_records(ours, theirs):
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs, strict=True):
+        assert a.keys() == b.keys()
+        for key, value in b.items():
+            if isinstance(value, torch.Tensor):
+                assert a[key].dtype == value.dtype and torch.equal(a[key], value), key
+            else:
+                assert a[key] == value, key
+
+
+def test_a_dataset_file_holds_a_few_columns_not_a_dozen_tensors_per_graph(he_crop, tmp_path):
+    records = mixed_records(he_crop) * 20
+    path = GraphDataset(records).save(tmp_path / "mixed.pt")
+    content = torch.load(path, weights_only=True)
+    assert content["format"] == "hmgdm-entity-graph/3" and content["count"] == 60
+    # One column per field and kind, however many graphs: torch.load reads dozens of tensors, not 700.
+    assert len(content["columns"]) < 25
+    assert {"x/uint8/2", "x/float32/2", "y/int64/1", "image/uint8/1"} <= set(content["columns"])
+    same_records(load_records(path), records)
+    loaded = GraphDataset.load(path)
+    for index in range(3):
+        for key in KEYS:
+            assert torch.equal(loaded[index][key], record_to_graph(records[index])[key]), key
+    assert loaded.labels.tolist()[:3] == [-1, 3, -1]
+
+
+def test_format_2_files_still_load_and_damaged_columns_are_refused(he_crop, tmp_path):
+    records = mixed_records(he_crop)
+    torch.save({"format": "hmgdm-entity-graph/2", "graphs": records}, tmp_path / "v2.pt")
+    same_records(load_records(tmp_path / "v2.pt"), records)
+    content = torch.load(GraphDataset(records).save(tmp_path / "v3.pt"), weights_only=True)
+    content["columns"]["pos/float32/2"] = content["columns"]["pos/float32/2"][:-1]  # a value short
+    torch.save(content, tmp_path / "damaged.pt")
+    with pytest.raises(InputError, match="damaged entity-graph file"):
+        load_records(tmp_path / "damaged.pt")

@@ -42,8 +42,8 @@ def test_save_and_load_round_trip_without_pickle(graph, tmp_path):
     for key in ("kind", "mpp", "region", "window", "node_meas_names", "edge_meas_names"):
         assert loaded[key] == graph[key]
     content = torch.load(path, weights_only=True)  # plain tensors and strings only
-    assert content["graphs"][0]["x"].dtype == torch.uint8  # 8-bit windows stored compactly
-    assert json.loads(content["graphs"][0]["meta"])["kind"] == "nuclei"
+    assert content["columns"]["x/uint8/2"].dtype == torch.uint8  # 8-bit windows stored compactly
+    assert json.loads(content["strings"]["meta"][0])["kind"] == "nuclei"
 
 
 def test_float_features_that_are_not_pixels_survive_saving(graph, tmp_path):

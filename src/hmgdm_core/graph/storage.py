@@ -13,6 +13,12 @@ of neighbouring entities overlap, so this is ~10× smaller again: a Kather tile'
 size of its PNG. Re-cutting is checked when the record is made; any window that would not come back
 bit-identical (a centre rounding differently from float32 ``pos``) is stored as it is.
 Format-1 files (windows only) still load.
+
+A dataset file (format 3) holds its records column by column: each tensor field of every record concatenated into
+one flat tensor per field (and dtype), with each record's row and shape beside it, and the metadata strings in a
+list. ``torch.load`` then reads a few dozen tensors instead of a dozen per graph: 0.6 s instead of 4-5 s for the
+2,400 Kather graphs. The loaded records' tensors are views into these columns. Format-2 files (a list of records,
+each with its own tensors) still load.
 """
 
 from __future__ import annotations
@@ -40,8 +46,9 @@ __all__ = [
     "save_records",
 ]
 
-_FORMAT = "hmgdm-entity-graph/2"
-_READABLE = ("hmgdm-entity-graph/1", _FORMAT)  # format 1: windows only, never an image
+_FORMAT = "hmgdm-entity-graph/3"
+# Format 1: records of windows only, never an image; format 2: records with images, as a list of dicts.
+_READABLE = ("hmgdm-entity-graph/1", "hmgdm-entity-graph/2", _FORMAT)
 _META_KEYS = ("kind", "mpp", "region", "window", "node_meas_names", "edge_meas_names")
 
 
@@ -229,10 +236,63 @@ def save_records(records: list[dict], path: str | Path) -> Path:
         The written file.
     """
     path = Path(path)
+    content = _columns(records)
     # Atomic, so an interrupted batch run never leaves a truncated file that a re-run would trust.
     with atomic_path(path) as temporary:
-        torch.save({"format": _FORMAT, "graphs": records}, temporary)
+        torch.save(content, temporary)
     return path
+
+
+def _columns(records: list[dict]) -> dict:
+    """Format 3: the records' tensors concatenated field by field, with each record's row and shape.
+
+    A field whose records differ in dtype or number of dimensions (raw windows beside latents) gets one column per
+    kind, named ``field/dtype/ndim``. String fields (the metadata) are kept as lists, ``None`` where a record has
+    none.
+    """
+    kinds: dict[str, list[int]] = {}
+    strings: dict[str, list[str | None]] = {}
+    for index, record in enumerate(records):
+        for key, value in record.items():
+            if isinstance(value, torch.Tensor):
+                kinds.setdefault(f"{key}/{str(value.dtype).removeprefix('torch.')}/{value.dim()}", []).append(index)
+            elif isinstance(value, str):
+                strings.setdefault(key, [None] * len(records))[index] = value
+            else:
+                raise InputError(f"graph record field {key!r} is a {type(value).__name__}: only tensors and strings")
+    columns, rows, shapes = {}, {}, {}
+    for name, members in kinds.items():
+        key, ndim = name.split("/")[0], int(name.split("/")[2])
+        values = [records[i][key] for i in members]
+        columns[name] = torch.cat([v.reshape(-1) for v in values])
+        rows[name] = torch.tensor(members, dtype=torch.int64)
+        shapes[name] = torch.tensor([list(v.shape) for v in values], dtype=torch.int64).reshape(len(values), ndim)
+    return {
+        "format": _FORMAT,
+        "count": len(records),
+        "columns": columns,
+        "rows": rows,
+        "shapes": shapes,
+        "strings": strings,
+    }
+
+
+def _records(content: dict) -> list[dict]:
+    """The records of a format-3 file (:func:`_columns`); their tensors are views into the columns."""
+    records: list[dict] = [{} for _ in range(int(content["count"]))]
+    for key, values in content["strings"].items():
+        for record, value in zip(records, values, strict=True):
+            if value is not None:
+                record[key] = value
+    for name, column in content["columns"].items():
+        key, shapes = name.split("/")[0], content["shapes"][name]
+        ends = shapes.prod(dim=1).cumsum(0).tolist()
+        if (ends[-1] if ends else 0) != column.numel():
+            raise ValueError(f"column {name} holds {column.numel()} values, its shapes {ends[-1] if ends else 0}")
+        starts = [0, *ends[:-1]]
+        for index, shape, start, end in zip(content["rows"][name].tolist(), shapes.tolist(), starts, ends, strict=True):
+            records[index][key] = column[start:end].view(shape)
+    return records
 
 
 def load_records(path: str | Path) -> list[dict]:
@@ -256,7 +316,12 @@ def load_records(path: str | Path) -> list[dict]:
             f"{path} is not an entity-graph file this version reads (format {found!r}; expected one of {_READABLE}): "
             "rebuild it with `hmgdm graph`, or open it with the hmgdm version that wrote it."
         )
-    return content["graphs"]
+    if content["format"] != _FORMAT:
+        return content["graphs"]
+    try:
+        return _records(content)
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        raise InputError(f"{path} is a damaged entity-graph file ({exc.__class__.__name__}: {exc}).") from exc
 
 
 def save_graph(data: Data, path: str | Path) -> Path:

@@ -176,6 +176,7 @@ def draw_noise(
     paired : bool
         Draw the edge noise once per undirected pair and give it to both directions, where the split keeps
         pairs together (:func:`~hmgdm_core.model.edge_pairs.shared_pairs`); pass ``ModelConfig.pair_tokens``.
+        ``EntityNoise.edge_drawn`` then holds one row per target pair and ``EntityNoise.edge`` both directions'.
 
     Returns
     -------
