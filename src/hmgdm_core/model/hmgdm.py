@@ -114,7 +114,8 @@ class HMGDM(nn.Module):
         Parameters
         ----------
         graphs : sequence of Data
-            The training graphs (``x`` (N, F) and ``edge_attr`` (E, F)).
+            The training graphs (``x`` (N, F) and ``edge_attr`` (E, F)); a ``GraphDataset`` is summed in its stored
+            form, without expanding its graphs (:func:`~hmgdm_core.graph.dataset.feature_moments`).
         """
         if not self.config.standardise_inputs:
             raise InputError("fit_standardisation needs ModelConfig(standardise_inputs=True)")
