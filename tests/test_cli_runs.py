@@ -131,7 +131,10 @@ def test_run_folder_is_locked_guarded_and_resumed_not_restarted(run_inputs, tmp_
     dead.wait()
     (run / LOCK_FILE).write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "started": "then"}))
     (run / ".checkpoint-00000001.pt.abc123.tmp").write_bytes(b"\0" * 1000)
-    assert "finished at step 2" in hmgdm(*base, "--steps", "2", check_status=0).stdout
+    out = hmgdm(*base, "--steps", "2", check_status=0).stdout
+    assert "finished at step 2" in out
+    # It says what it does before its first event, which takes seconds for thousands of graphs.
+    assert " graphs (feature check, fingerprint, input statistics)" in out
     assert not (run / LOCK_FILE).exists() and not list(run.glob(".*.tmp"))
     # A new run into the finished one's folder is refused; the message says how to continue it.
     line = one_line_error(hmgdm(*base, "--steps", "2"))
@@ -139,6 +142,7 @@ def test_run_folder_is_locked_guarded_and_resumed_not_restarted(run_inputs, tmp_
     # Re-running the finished run with --resume continues from its last step, not from step 0.
     out = hmgdm(*base, "--steps", "2", "--resume", run, check_status=0).stdout
     assert "steps 2 -> 2" in out and "finished at step 2" in out
+    assert " graphs (feature check, fingerprint)\n" in out  # a resume loads its statistics
     out = hmgdm(*base, "--steps", "3", "--resume", run, check_status=0).stdout
     assert "steps 2 -> 3" in out
     # --overwrite starts over: the old run's checkpoints are gone, so the folder holds only the new run.

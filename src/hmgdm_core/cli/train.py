@@ -133,6 +133,11 @@ def _pretrain(args: argparse.Namespace) -> int:
         if args.steps == 0:
             return 0
     show = is_rank_zero()
+    if show:
+        # The run checks and fingerprints every graph before its first event: seconds for thousands of graphs.
+        fits = config.model.standardise_inputs and args.resume is None and args.init is None
+        print(f"preparing {len(dataset)} graphs (feature check, fingerprint{', input statistics' if fits else ''})",
+              flush=True)
     bar = None
     token = CancelToken()
     run = pretrain(dataset, config, args.out, resume=args.resume, cancel=token, overwrite=args.overwrite,
