@@ -28,6 +28,23 @@ def test_an_image_smaller_than_the_window_still_gives_full_windows():
     assert torch.allclose(win, torch.full_like(win, 200 * 2 / 255 - 1))
 
 
+def test_several_centre_sets_share_one_padding_and_cut_the_same_windows():
+    from hmgdm_core.graph.windows import gather_pixel_groups, gather_pixels
+
+    rng = np.random.default_rng(3)
+    for shape, size in (((40, 60, 3), 32), ((5, 7, 3), 16), ((1, 9, 3), 4)):  # windows beyond the image too
+        rgb = rng.integers(0, 256, shape, dtype=np.uint8)
+        groups = [np.stack([rng.integers(0, shape[0], k), rng.integers(0, shape[1], k)], 1) for k in (6, 0, 3)]
+        together = gather_pixel_groups(rgb, groups, size)
+        for centres, windows in zip(groups, together, strict=True):
+            assert windows.shape == (len(centres), 3 * size * size)
+            assert torch.equal(windows, gather_pixels(rgb, centres, size))
+            # Each window is the reflected image around its centre, channel-first.
+            for k, (y, x) in enumerate(centres):
+                reference = gather_windows(rgb, np.array([[y, x]], dtype=float), size)
+                assert torch.equal(windows[k].float() * (2 / 255) - 1, reference[0])
+
+
 def test_knn_pairs_are_unique_without_self_loops_and_within_range():
     rng = np.random.default_rng(0)
     points = rng.uniform(0, 100, (300, 2))

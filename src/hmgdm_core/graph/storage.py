@@ -32,7 +32,7 @@ from torch_geometric.data import Data
 
 from hmgdm_core.errors import InputError
 from hmgdm_core.graph.contract import EntityGraph, validate_graph
-from hmgdm_core.graph.windows import gather_pixels, unit_range, window_centres
+from hmgdm_core.graph.windows import gather_pixel_groups, gather_pixels, unit_range, window_centres
 from hmgdm_core.io.atomic import atomic_path
 from hmgdm_core.io.region import Region
 
@@ -141,10 +141,8 @@ def _decode_png(data: torch.Tensor) -> np.ndarray:
     return imagecodecs.png_decode(data.numpy().tobytes())
 
 
-def _windows(
-    record: dict, key: str, rows_key: str, centre_key: str, rgb: np.ndarray, window: int, limit: int | None
-) -> torch.Tensor:
-    pixels = gather_pixels(rgb, record[centre_key][:limit].numpy(), window)
+def _with_stored_rows(pixels: torch.Tensor, record: dict, key: str, rows_key: str) -> torch.Tensor:
+    """``pixels`` (re-cut windows) with the record's stored rows in place (those that re-cut differently)."""
     rows = record[rows_key]
     kept = rows < pixels.shape[0]
     pixels[rows[kept]] = record[key][kept]
@@ -169,11 +167,12 @@ def record_rows(record: dict, limit: int | None = None) -> dict[str, torch.Tenso
     """
     if "image" not in record:
         return {key: record[key][:limit] for key in ("x", "pair_attr")}
-    rgb = _decode_png(record["image"])
     window = int(json.loads(record["meta"])["window"])
+    centres = [record[key][:limit].numpy() for key in ("node_centre", "pair_centre")]
+    x, pair_attr = gather_pixel_groups(_decode_png(record["image"]), centres, window)
     return {
-        "x": _windows(record, "x", "x_rows", "node_centre", rgb, window, limit),
-        "pair_attr": _windows(record, "pair_attr", "pair_rows", "pair_centre", rgb, window, limit),
+        "x": _with_stored_rows(x, record, "x", "x_rows"),
+        "pair_attr": _with_stored_rows(pair_attr, record, "pair_attr", "pair_rows"),
     }
 
 

@@ -8,13 +8,15 @@ by the half window, so windows at the border mirror the image instead of showing
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
 from hmgdm_core.entities.stain import as_rgb
 from hmgdm_core.errors import InputError
 
-__all__ = ["gather_pixels", "gather_windows", "unit_range", "window_centres"]
+__all__ = ["gather_pixel_groups", "gather_pixels", "gather_windows", "unit_range", "window_centres"]
 
 
 def gather_windows(rgb: np.ndarray, points_yx: np.ndarray, size: int = 32) -> torch.Tensor:
@@ -60,15 +62,31 @@ def gather_pixels(rgb: np.ndarray, centres_yx: np.ndarray, size: int = 32) -> to
     Tensor, shape (K, 3 * size * size), uint8
         Channel-first flattened windows of the source pixels.
     """
+    return gather_pixel_groups(rgb, [centres_yx], size)[0]
+
+
+def gather_pixel_groups(rgb: np.ndarray, groups: Sequence[np.ndarray], size: int = 32) -> list[torch.Tensor]:
+    """:func:`gather_pixels` for several sets of centres of one image (a graph's nodes and its edges).
+
+    The image is padded once for all of them, not once per set.
+
+    Returns
+    -------
+    list of Tensor, shape (K_i, 3 * size * size), uint8
+        One per group, in order.
+    """
     if size < 1:
         raise InputError(f"Window size must be at least 1 pixel, got {size}.")
-    centres = np.asarray(centres_yx, dtype=np.intp).reshape(-1, 2)
     half = size // 2
     padded = _reflect_pad(rgb, half, size - half)
     # In padded coordinates a window centred on (y, x) starts at (y, x): the pad is `half`.
     view = np.lib.stride_tricks.sliding_window_view(padded, (size, size), axis=(0, 1))  # (R, C, 3, w, w)
-    windows = view[centres[:, 0], centres[:, 1]]  # one fancy-indexing copy: (K, 3, w, w) uint8
-    return torch.from_numpy(np.ascontiguousarray(windows).reshape(len(centres), 3 * size * size))
+    out = []
+    for centres_yx in groups:
+        centres = np.asarray(centres_yx, dtype=np.intp).reshape(-1, 2)
+        windows = view[centres[:, 0], centres[:, 1]]  # one fancy-indexing copy: (K, 3, w, w) uint8
+        out.append(torch.from_numpy(np.ascontiguousarray(windows).reshape(len(centres), 3 * size * size)))
+    return out
 
 
 def unit_range(pixels: torch.Tensor) -> torch.Tensor:
