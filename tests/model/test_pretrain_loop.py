@@ -128,16 +128,25 @@ def test_the_finiteness_check_is_exact(values, finite):
             check_finite(graphs)
 
 
-def test_a_stored_dataset_is_checked_without_expanding_its_graphs(sample_svs, monkeypatch):
-    # Expanding every graph to check it decoded every image once more and left hundreds of MB of fragmented
-    # heap behind: a whole slide's embedding peak grew with its area. Image-held windows are 8-bit pixels.
-    from hmgdm_core.graph import GraphConfig, GraphDataset, dataset_from_region
+@pytest.fixture
+def held_patches(sample_svs):
+    """Two nuclei graphs of 300² patches of the sample slide, stored with their images."""
+    from hmgdm_core.graph import GraphConfig, dataset_from_region
     from hmgdm_core.io import open_slide
 
     with open_slide(sample_svs) as slide:
         region = slide.region(1200, 1000, 300, 600)
         held = dataset_from_region(slide.read(region), region, 300, GraphConfig(kind="nuclei"))
     assert len(held) == 2 and all("image" in r for r in held.records)
+    return held
+
+
+def test_a_stored_dataset_is_checked_without_expanding_its_graphs(held_patches, monkeypatch):
+    # Expanding every graph to check it decoded every image once more and left hundreds of MB of fragmented
+    # heap behind: a whole slide's embedding peak grew with its area. Image-held windows are 8-bit pixels.
+    from hmgdm_core.graph import GraphDataset
+
+    held = held_patches
     with monkeypatch.context() as patched:
         patched.setattr("hmgdm_core.graph.dataset.record_to_graph", lambda record: pytest.fail("expanded"))
         check_finite(held)
@@ -150,17 +159,13 @@ def test_a_stored_dataset_is_checked_without_expanding_its_graphs(sample_svs, mo
         check_finite(latent)
 
 
-def test_a_run_starts_from_the_stored_form_with_the_same_fingerprint_and_statistics(sample_svs, monkeypatch):
+def test_a_run_starts_from_the_stored_form_with_the_same_fingerprint_and_statistics(held_patches, monkeypatch):
     # The fingerprint and the input statistics read each record's stored windows: decoding and expanding every
     # graph twice took 18 s of a Kather run's start. The fingerprint must not change (older checkpoints resume).
-    from hmgdm_core.graph import GraphConfig, dataset_from_region
-    from hmgdm_core.io import open_slide
     from hmgdm_core.model import HMGDM, ModelConfig
     from hmgdm_core.train.checkpoint import data_fingerprint
 
-    with open_slide(sample_svs) as slide:
-        region = slide.region(1200, 1000, 300, 600)
-        held = dataset_from_region(slide.read(region), region, 300, GraphConfig(kind="nuclei"))
+    held = held_patches
     expanded = list(held)
     config = replace(ModelConfig(), hidden_dim=16, embed_dim=32, standardise_inputs=True, input_layernorm=False)
     models = [HMGDM(config), HMGDM(config)]

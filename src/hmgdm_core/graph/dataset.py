@@ -21,8 +21,14 @@ from torch_geometric.data import Data
 from hmgdm_core.errors import InputError
 from hmgdm_core.graph.build import GraphConfig, graph_from_image
 from hmgdm_core.graph.contract import EntityGraph
-from hmgdm_core.graph.storage import graph_to_record, load_records, record_rows, record_to_graph, save_records
-from hmgdm_core.graph.windows import unit_range
+from hmgdm_core.graph.storage import (
+    expand_rows,
+    graph_to_record,
+    load_records,
+    record_rows,
+    record_to_graph,
+    save_records,
+)
 from hmgdm_core.io.region import Region
 
 __all__ = ["FeatureMoments", "GraphDataset", "dataset_from_folder", "dataset_from_region", "feature_moments"]
@@ -87,7 +93,7 @@ class GraphDataset(Dataset):
         :func:`~hmgdm_core.train.checkpoint.data_fingerprint` reads.
         """
         rows = record_rows(self.records[int(index)], limit=1)
-        return _as_float(rows["x"]), _as_float(rows["pair_attr"])
+        return expand_rows(rows["x"]), expand_rows(rows["pair_attr"])
 
     def __iter__(self) -> Iterator[EntityGraph]:
         for record in self.records:
@@ -111,10 +117,6 @@ class GraphDataset(Dataset):
         import json
 
         return [json.loads(r["meta"]).get("label_name") for r in self.records]
-
-
-def _as_float(rows: torch.Tensor) -> torch.Tensor:
-    return unit_range(rows) if rows.dtype == torch.uint8 else rows
 
 
 @dataclass(frozen=True)

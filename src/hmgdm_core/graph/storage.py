@@ -37,6 +37,7 @@ from hmgdm_core.io.atomic import atomic_path
 from hmgdm_core.io.region import Region
 
 __all__ = [
+    "expand_rows",
     "graph_to_record",
     "load_graph",
     "load_records",
@@ -57,12 +58,13 @@ def _compact(values: torch.Tensor) -> torch.Tensor:
     if values.numel() == 0:
         return values.to(torch.uint8)
     q = torch.round((values + 1.0) * 127.5)
-    if bool((q >= 0).all() and (q <= 255).all()) and torch.equal(_expand(q.to(torch.uint8)), values):
+    if bool((q >= 0).all() and (q <= 255).all()) and torch.equal(expand_rows(q.to(torch.uint8)), values):
         return q.to(torch.uint8)
     return values
 
 
-def _expand(values: torch.Tensor) -> torch.Tensor:
+def expand_rows(values: torch.Tensor) -> torch.Tensor:
+    """Stored feature rows as float32: uint8 pixels mapped to [-1, 1] (:func:`unit_range`), floats unchanged."""
     return unit_range(values) if values.dtype == torch.uint8 else values
 
 
@@ -193,7 +195,7 @@ def record_to_graph(record: dict) -> EntityGraph:
     edge_index = torch.cat([pairs.T, pairs.flip(1).T], dim=1).contiguous()
     ids = torch.arange(pairs.shape[0], dtype=torch.int64)
     rows = record_rows(record)
-    x, pair_attr = _expand(rows["x"]), _expand(rows["pair_attr"])
+    x, pair_attr = expand_rows(rows["x"]), expand_rows(rows["pair_attr"])
     graph = EntityGraph(
         x=x,
         edge_index=edge_index,
