@@ -14,7 +14,8 @@ as ``benchmarks/representation.py`` (whose cache it reads):
 - ``supervised``: W, b and a linear head trained with the labels on each fold's training tiles, scored on that
   fold's test tiles: a reference no self-supervised objective is handed, not a method.
 
-Each row is macro-F1 (mean ± std over the slide-grouped folds). Prints a table and one JSON line.
+Each row is macro-F1 (mean ± std over the slide-grouped folds). ``--network paper`` asks the same at the paper's
+widths (H 256). Prints a table and one JSON line.
 
     OMP_NUM_THREADS=1 python benchmarks/readout_ceiling.py ../shared/data/kather2016-crc-texture \
         --cache /work/logs/rep-cache
@@ -38,7 +39,7 @@ from hmgdm_core.graph import GraphConfig
 from hmgdm_core.graph.storage import expand_rows, record_rows
 from hmgdm_core.model.inference import folded_input_maps
 from hmgdm_core.pretrained import DEFAULT_PRETRAINED, load_pretrained
-from representation import RECIPE, build_graphs, initial_model, probe, tile_index
+from representation import NETWORKS, RECIPE, build_graphs, initial_model, probe, sized, tile_index
 
 # Rows of the whitened k-means and PCA fits: a random sample keeps the SVD to seconds.
 FIT_ROWS = 50_000
@@ -100,8 +101,8 @@ def patch_vectors(
 
 @torch.no_grad()
 def all_patches(windows: Windows, filters: dict[str, tuple[Tensor, Tensor]]) -> np.ndarray:
-    index = dict(windows.graph)
-    return patch_vectors(windows.rows, index, windows.count, filters).numpy()
+    """(G, 6H) patch vectors of every graph under ``filters``."""
+    return patch_vectors(windows.rows, windows.graph, windows.count, filters).numpy()
 
 
 def model_filters(model, mean: dict[str, Tensor], std: dict[str, Tensor]) -> dict[str, tuple[Tensor, Tensor]]:
@@ -111,6 +112,7 @@ def model_filters(model, mean: dict[str, Tensor], std: dict[str, Tensor]) -> dic
 
 
 def sample(rows: Tensor, generator: torch.Generator) -> Tensor:
+    """Up to FIT_ROWS random rows of ``rows``, centred."""
     picked = rows[torch.randperm(len(rows), generator=generator)[:FIT_ROWS]]
     return picked - picked.mean(0)
 
@@ -143,11 +145,18 @@ def kmeans_filters(rows: Tensor, width: int, generator: torch.Generator, iterati
 
 
 def fold_score(
-    windows: Windows, labels: np.ndarray, train: np.ndarray, test: np.ndarray, steps: int, batch: int, seed: int
+    windows: Windows,
+    labels: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    width: int,
+    steps: int,
+    batch: int,
+    seed: int,
 ) -> float:
-    """Macro-F1 (%) on ``test`` of W, b and a linear head trained with the labels of ``train``."""
+    """Macro-F1 (%) on ``test`` of W, b (``width`` filters) and a linear head trained with the labels of ``train``."""
     torch.manual_seed(seed)
-    width, dims = RECIPE.model.hidden_dim, windows.rows["x"].shape[1]
+    dims = windows.rows["x"].shape[1]
     params = {k: torch.nn.Linear(dims, width) for k in windows.rows}
     head = torch.nn.Sequential(torch.nn.BatchNorm1d(6 * width), torch.nn.Linear(6 * width, int(labels.max()) + 1))
     modules = [*params.values(), head]
@@ -178,6 +187,12 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, required=True, help="the representation benchmark's graph cache")
     parser.add_argument("--mpp", type=float, default=0.495)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument(
+        "--network",
+        choices=list(NETWORKS),
+        default="small",
+        help="widths of the untrained network and H of every other row (the bundled model keeps its own)",
+    )
     parser.add_argument("--steps", type=int, default=400, help="optimiser steps per fold of the supervised row")
     parser.add_argument("--batch", type=int, default=128, help="tiles per supervised step")
     args = parser.parse_args()
@@ -188,13 +203,14 @@ def main() -> None:
     labels, groups = graphs.labels, np.asarray(graphs.groups)
     dropped = sorted(c for c in set(labels.tolist()) if len(set(groups[labels == c])) < args.folds)
     keep = ~np.isin(labels, dropped)
-    width = RECIPE.model.hidden_dim
+    config = sized(RECIPE, args.network, "cpu")
+    width = config.model.hidden_dim
 
     def probed(patches: np.ndarray) -> tuple[float, float]:
         return probe(patches, labels, groups, keep, args.folds)["macro_f1"]
 
     started = time.perf_counter()
-    model = initial_model(RECIPE, graphs)
+    model = initial_model(config, graphs)
     results = {"handcrafted": probed(pooled_measurements(graphs))}
     untrained = embed_dataset(model, graphs).patch
     results["random-init"] = probed(untrained)
@@ -202,8 +218,7 @@ def main() -> None:
     mean = {"x": model.node_mean, "pair_attr": model.edge_mean}
     std = {"x": model.node_std, "pair_attr": model.edge_std}
     windows = Windows(graphs, mean, std)
-    with torch.no_grad():
-        own = all_patches(windows, model_filters(model, mean, std))
+    own = all_patches(windows, model_filters(model, mean, std))
     # The rows below are only comparable if this script's readout is embed's: check it on the untrained network.
     gap = float(np.abs(own - untrained).max() / np.abs(untrained).max())
     if gap > 1e-3:
@@ -215,7 +230,7 @@ def main() -> None:
     kept = np.flatnonzero(keep)
     folds = [(kept[a], kept[b]) for a, b in grouped_folds(labels[keep], groups[keep], args.folds, 0)]
     scores = [
-        fold_score(windows, labels, train, test, args.steps, args.batch, seed)
+        fold_score(windows, labels, train, test, width, args.steps, args.batch, seed)
         for seed, (train, test) in enumerate(folds)
     ]
     results["supervised"] = (float(np.mean(scores)), float(np.std(scores)))
@@ -229,7 +244,7 @@ def main() -> None:
         print(f"| {name} | {m:.1f} ± {s:.1f} |")
     record = {k: [round(m, 2), round(s, 2)] for k, (m, s) in results.items()}
     summary = {"macro_f1": record, "readout_gap": gap, "seconds": round(seconds)}
-    print(json.dumps({"benchmark": "readout_ceiling", "hidden": width, **summary}))
+    print(json.dumps({"benchmark": "readout_ceiling", "network": args.network, "hidden": width, **summary}))
 
 
 if __name__ == "__main__":
