@@ -79,7 +79,8 @@ class Windows:
 def pool(rows: Tensor, index: Tensor, count: int, eps: float = 0.0) -> Tensor:
     """[mean, std, max] of ``rows`` (R, H) over the ``count`` graphs of ``index`` (R,): (count, 3H), as embed's.
 
-    ``eps`` is added to each variance: training needs it to keep the gradient of a zero spread finite.
+    ``eps`` is added to each variance: training needs it to keep the gradient of a zero spread finite. That is why
+    this is not ``hmgdm_core.embed``'s pooling, which it equals at ``eps=0`` (``main`` checks it).
     """
     mean = scatter(rows, index, 0, count, reduce="mean")
     square = scatter(rows.square(), index, 0, count, reduce="mean")
