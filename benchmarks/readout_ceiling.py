@@ -15,10 +15,19 @@ as ``benchmarks/representation.py`` (whose cache it reads):
   fold's test tiles: a reference no self-supervised objective is handed, not a method.
 
 Each row is macro-F1 (mean ± std over the slide-grouped folds). ``--network paper`` asks the same at the paper's
-widths (H 256). Prints a table and one JSON line.
+widths (H 256). Two options ask whether a different input lifts the whole family:
+
+- ``--kind nuclei`` reads nuclei graphs instead of tissue superpixels; ``--kind both`` reads a tissue and a
+  nuclei graph per tile and concatenates their vectors (each kind with its own filters and input statistics).
+- ``--context-scale S`` cuts every window at S times its side around the same centre and box-averages it back
+  to its side: the same features over S² times the area, at 1/S of the resolution. The untrained network's row
+  then applies its filters to the re-cut windows; there is no readout check and no bundled row (both read the
+  stored windows).
+
+Prints a table and one JSON line.
 
     OMP_NUM_THREADS=1 python benchmarks/readout_ceiling.py ../shared/data/kather2016-crc-texture \
-        --cache /work/logs/rep-cache
+        --cache /work/logs/rep-cache [--kind both] [--context-scale 2]
 """
 
 import argparse
@@ -26,6 +35,7 @@ import json
 import time
 from pathlib import Path
 
+import imagecodecs
 import numpy as np
 import torch
 from sklearn.metrics import f1_score
@@ -35,8 +45,9 @@ from torch_geometric.utils import scatter
 from hmgdm_core.downstream.measurement_features import pooled_measurements
 from hmgdm_core.downstream.splits import grouped_folds
 from hmgdm_core.embed import embed_dataset
-from hmgdm_core.graph import GraphConfig
+from hmgdm_core.graph import GraphConfig, GraphDataset
 from hmgdm_core.graph.storage import expand_rows, record_rows
+from hmgdm_core.graph.windows import gather_pixel_groups, unit_range
 from hmgdm_core.model.inference import folded_input_maps
 from hmgdm_core.pretrained import DEFAULT_PRETRAINED, load_pretrained
 from representation import NETWORKS, RECIPE, build_graphs, initial_model, probe, sized, tile_index
@@ -45,25 +56,52 @@ from representation import NETWORKS, RECIPE, build_graphs, initial_model, probe,
 FIT_ROWS = 50_000
 # PCA dimensions kept before k-means, and the whitening's regulariser (in standard deviations).
 WHITEN_DIMS, WHITEN_EPS = 256, 0.1
+# A graph's feature rows: its nodes' windows and one window per undirected pair.
+FIELDS = ("x", "pair_attr")
 
 
 class Windows:
-    """The standardised node and pair windows of every graph, one row per entity (pairs once, not per direction).
+    """The standardised node and pair windows of every tile's graphs, one row per entity (pairs once, not per
+    direction), keyed ``"{kind} x"`` and ``"{kind} pair_attr"`` per entity kind.
 
     Pooling over pairs equals pooling over both directions: a pair's two edges share their window.
+
+    Parameters
+    ----------
+    sets : dict of str to GraphDataset
+        One dataset per entity kind, the same tiles in the same order.
+    stats : dict of str to (Tensor, Tensor), optional
+        Per row key, the (F,) mean and std to standardise with (a network's fitted input statistics); without it
+        they are fitted to the rows as ``HMGDM.fit_standardisation`` fits them.
+    scale : int
+        Context scale: each window is cut at ``scale`` times its side around the same centre and box-averaged back
+        to its side (the same 3 × w × w features over scale² times the area). At 1 the windows are the stored ones;
+        above, every window is re-cut from the record's image, the few it stores because they re-cut differently
+        included.
     """
 
-    def __init__(self, graphs, mean: dict[str, Tensor], std: dict[str, Tensor]) -> None:
-        rows = {"x": [], "pair_attr": []}
-        for record in graphs.records:
-            stored = record_rows(record)
-            for key in rows:
-                rows[key].append((expand_rows(stored[key]) - mean[key]) / std[key])
-        self.count = len(graphs)
-        self.rows = {key: torch.cat(parts) for key, parts in rows.items()}
+    def __init__(
+        self, sets: dict[str, GraphDataset], stats: dict[str, tuple[Tensor, Tensor]] | None = None, scale: int = 1
+    ) -> None:
+        rows = {f"{kind} {field}": [] for kind in sets for field in FIELDS}
+        for kind, graphs in sets.items():
+            for record in graphs.records:
+                cut = record_rows(record) if scale == 1 else context_windows(record, scale)
+                for field in FIELDS:
+                    rows[f"{kind} {field}"].append(expand_rows(cut[field]) if scale == 1 else cut[field])
+        self.count = len(next(iter(sets.values())))
         self.graph = {
             key: torch.repeat_interleave(torch.tensor([len(p) for p in parts])) for key, parts in rows.items()
         }
+        self.rows = {key: torch.cat(parts) for key, parts in rows.items()}
+        del rows  # the per-graph parts: gigabytes, not needed once joined
+        for key, values in self.rows.items():
+            if stats is None:
+                mean = values.mean(0)
+                std = (values.square().mean(0) - mean.square()).clamp_min(0).sqrt().clamp_min(1e-3)
+            else:
+                mean, std = stats[key]
+            values.sub_(mean).div_(std)
 
     def select(self, graphs: np.ndarray) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """Rows and their local graph index (0..len(graphs)-1) of the given graphs."""
@@ -74,6 +112,23 @@ class Windows:
             keep = local[owner] >= 0
             rows[key], index[key] = self.rows[key][keep], local[owner[keep]]
         return rows, index
+
+
+def context_windows(record: dict, scale: int) -> dict[str, Tensor]:
+    """A record's node and pair windows cut at ``scale`` times its window side and box-averaged back to that side.
+
+    Returns
+    -------
+    dict
+        ``x`` (N, 3 w²) and ``pair_attr`` (P, 3 w²), float32 in [-1, 1], channel-first as stored windows.
+    """
+    side = int(json.loads(record["meta"])["window"])
+    image = imagecodecs.png_decode(record["image"].numpy().tobytes())
+    centres = [record[key].numpy() for key in ("node_centre", "pair_centre")]
+    cut = gather_pixel_groups(image, centres, side * scale)
+    # (K, 3, w·s, w·s) -> mean over each s × s block -> (K, 3, w, w).
+    blocks = [c.reshape(len(c), 3, side, scale, side, scale).float().mean((3, 5)) for c in cut]
+    return {field: unit_range(b.reshape(len(b), 3 * side * side)) for field, b in zip(FIELDS, blocks, strict=True)}
 
 
 def pool(rows: Tensor, index: Tensor, count: int, eps: float = 0.0) -> Tensor:
@@ -95,21 +150,28 @@ def patch_vectors(
     filters: dict[str, tuple[Tensor, Tensor]],
     eps: float = 0.0,
 ) -> Tensor:
-    """(count, 6H) patch vectors: pooled ReLU(x W + b) of the nodes, then of the pairs (``eps``: see pool)."""
+    """(count, 3H per filter set) patch vectors: pooled ReLU(x W + b) of each row key in ``filters``' order (per
+    entity kind its nodes, then its pairs; ``eps``: see pool)."""
     parts = [pool(torch.relu(rows[k] @ w + b), index[k], count, eps) for k, (w, b) in filters.items()]
     return torch.cat(parts, dim=1)
 
 
 @torch.no_grad()
 def all_patches(windows: Windows, filters: dict[str, tuple[Tensor, Tensor]]) -> np.ndarray:
-    """(G, 6H) patch vectors of every graph under ``filters``."""
+    """(G, 3H per filter set) patch vectors of every tile under ``filters``."""
     return patch_vectors(windows.rows, windows.graph, windows.count, filters).numpy()
 
 
-def model_filters(model, mean: dict[str, Tensor], std: dict[str, Tensor]) -> dict[str, tuple[Tensor, Tensor]]:
-    """The network's own first projection as filters on the standardised windows: A x + c = (A s) x' + (A m + c)."""
-    maps = dict(zip(("x", "pair_attr"), folded_input_maps(model), strict=True))
-    return {k: ((a * std[k]).T.contiguous(), a @ mean[k] + c) for k, (a, c) in maps.items()}
+def model_filters(model, kind: str) -> dict[str, tuple[Tensor, Tensor]]:
+    """The network's own first projection as filters on standardised windows of ``kind``, keyed as ``Windows`` rows.
+
+    The folded map reads raw windows x with the network's statistics m, s inside: A x + c = (A s) x' + (A m + c)
+    on x' = (x - m) / s. The result does not depend on m and s, so it applies to windows standardised with their
+    own statistics too.
+    """
+    stats = {"x": (model.node_mean, model.node_std), "pair_attr": (model.edge_mean, model.edge_std)}
+    maps = dict(zip(FIELDS, folded_input_maps(model), strict=True))
+    return {f"{kind} {k}": ((a * stats[k][1]).T.contiguous(), a @ stats[k][0] + c) for k, (a, c) in maps.items()}
 
 
 def sample(rows: Tensor, generator: torch.Generator) -> Tensor:
@@ -157,9 +219,10 @@ def fold_score(
 ) -> float:
     """Macro-F1 (%) on ``test`` of W, b (``width`` filters) and a linear head trained with the labels of ``train``."""
     torch.manual_seed(seed)
-    dims = windows.rows["x"].shape[1]
+    dims = next(iter(windows.rows.values())).shape[1]
     params = {k: torch.nn.Linear(dims, width) for k in windows.rows}
-    head = torch.nn.Sequential(torch.nn.BatchNorm1d(6 * width), torch.nn.Linear(6 * width, int(labels.max()) + 1))
+    pooled = 3 * width * len(params)
+    head = torch.nn.Sequential(torch.nn.BatchNorm1d(pooled), torch.nn.Linear(pooled, int(labels.max()) + 1))
     modules = [*params.values(), head]
     optimiser = torch.optim.Adam([p for m in modules for p in m.parameters()], lr=1e-3, weight_decay=1e-4)
     target = torch.as_tensor(labels).long()
@@ -194,14 +257,36 @@ def main() -> None:
         default="small",
         help="widths of the untrained network and H of every other row (the bundled model keeps its own)",
     )
+    parser.add_argument(
+        "--kind",
+        choices=("tissue", "nuclei", "both"),
+        default="tissue",
+        help="entity graphs the vector reads; both: a tissue and a nuclei graph per tile, their vectors concatenated",
+    )
+    parser.add_argument(
+        "--context-scale",
+        type=int,
+        default=1,
+        help="cut each window at this many times its side, box-averaged back to its side (1: the stored windows)",
+    )
     parser.add_argument("--steps", type=int, default=400, help="optimiser steps per fold of the supervised row")
     parser.add_argument("--batch", type=int, default=128, help="tiles per supervised step")
     args = parser.parse_args()
+    if args.context_scale < 1:
+        parser.error("--context-scale must be at least 1")
     torch.set_num_threads(1)
     rows = tile_index(args.data_dir, "class_index", "slide", None)
-    cache = args.cache / f"{args.data_dir.resolve().name}-{len(rows)}.pt"
-    graphs, _ = build_graphs(rows, cache, args.mpp, GraphConfig().window)
+    kinds = ("tissue", "nuclei") if args.kind == "both" else (args.kind,)
+    stem = f"{args.data_dir.resolve().name}-{len(rows)}"
+    sets = {}
+    for kind in kinds:
+        cache = args.cache / (f"{stem}.pt" if kind == "tissue" else f"{stem}-{kind}.pt")
+        sets[kind] = build_graphs(rows, cache, args.mpp, GraphConfig().window, kind)[0]
+    graphs = sets[kinds[0]]
     labels, groups = graphs.labels, np.asarray(graphs.groups)
+    for other in sets.values():
+        if not (np.array_equal(other.labels, labels) and list(other.groups) == list(groups)):
+            raise SystemExit("the entity kinds' caches hold different tiles: delete them and run again")
     dropped = sorted(c for c in set(labels.tolist()) if len(set(groups[labels == c])) < args.folds)
     keep = ~np.isin(labels, dropped)
     config = sized(RECIPE, args.network, "cpu")
@@ -211,19 +296,31 @@ def main() -> None:
         return probe(patches, labels, groups, keep, args.folds)["macro_f1"]
 
     started = time.perf_counter()
-    model = initial_model(config, graphs)
-    results = {"handcrafted": probed(pooled_measurements(graphs))}
-    untrained = embed_dataset(model, graphs).patch
-    results["random-init"] = probed(untrained)
-    results["bundled"] = probed(embed_dataset(load_pretrained(DEFAULT_PRETRAINED).model, graphs).patch)
-    mean = {"x": model.node_mean, "pair_attr": model.edge_mean}
-    std = {"x": model.node_std, "pair_attr": model.edge_std}
-    windows = Windows(graphs, mean, std)
-    own = all_patches(windows, model_filters(model, mean, std))
-    # The rows below are only comparable if this script's readout is embed's: check it on the untrained network.
-    gap = float(np.abs(own - untrained).max() / np.abs(untrained).max())
-    if gap > 1e-3:
-        raise SystemExit(f"this script's patch vectors differ from embed_dataset's by {gap:.2e} (relative)")
+    # The same seed gives every kind the same weights; each kind gets its own input statistics.
+    models = {kind: initial_model(config, sets[kind]) for kind in kinds}
+    own_filters = {key: f for kind, model in models.items() for key, f in model_filters(model, kind).items()}
+    results = {"handcrafted": probed(np.hstack([pooled_measurements(sets[kind]) for kind in kinds]))}
+    gap = None
+    if args.context_scale == 1:
+        untrained = np.hstack([embed_dataset(models[kind], sets[kind]).patch for kind in kinds])
+        results["random-init"] = probed(untrained)
+        bundled = load_pretrained(DEFAULT_PRETRAINED).model
+        results["bundled"] = probed(np.hstack([embed_dataset(bundled, sets[kind]).patch for kind in kinds]))
+        stats = {}
+        for kind, model in models.items():
+            stats[f"{kind} x"] = (model.node_mean, model.node_std)
+            stats[f"{kind} pair_attr"] = (model.edge_mean, model.edge_std)
+        windows = Windows(sets, stats)
+        own = all_patches(windows, own_filters)
+        # The rows below are only comparable if this script's readout is embed's: check it on the untrained network.
+        gap = float(np.abs(own - untrained).max() / np.abs(untrained).max())
+        if gap > 1e-3:
+            raise SystemExit(f"this script's patch vectors differ from embed_dataset's by {gap:.2e} (relative)")
+    else:
+        # embed_dataset and the bundled model read the stored windows: the untrained network's row applies its
+        # filters to the re-cut windows, standardised with their own statistics as fitting the network would.
+        windows = Windows(sets, scale=args.context_scale)
+        results["random-init"] = probed(all_patches(windows, own_filters))
     generator = torch.Generator().manual_seed(0)
     for name, fit in (("pca", pca_filters), ("kmeans", kmeans_filters)):
         filters = {k: fit(windows.rows[k], width, generator) for k in windows.rows}
@@ -237,15 +334,22 @@ def main() -> None:
     results["supervised"] = (float(np.mean(scores)), float(np.std(scores)))
     seconds = time.perf_counter() - started
 
-    print(f"{int(keep.sum())} tiles probed, H = {width}, {args.folds} slide-grouped folds, {seconds:.0f} s")
-    print(f"readout check: the untrained network's patch vectors here and from embed_dataset differ by {gap:.1e}")
+    print(
+        f"{int(keep.sum())} tiles probed, H = {width}, {args.folds} slide-grouped folds, entity graphs: "
+        f"{' + '.join(kinds)}, context scale {args.context_scale}, {seconds:.0f} s"
+    )
+    if gap is None:
+        print("readout check: not made (re-cut windows; embed_dataset reads the stored ones); no bundled row")
+    else:
+        print(f"readout check: the untrained network's patch vectors here and from embed_dataset differ by {gap:.1e}")
     print("| first projection W | macro-F1 % |")
     print("|---|---|")
     for name, (m, s) in results.items():
         print(f"| {name} | {m:.1f} ± {s:.1f} |")
     record = {k: [round(m, 2), round(s, 2)] for k, (m, s) in results.items()}
     summary = {"macro_f1": record, "readout_gap": gap, "seconds": round(seconds)}
-    print(json.dumps({"benchmark": "readout_ceiling", "network": args.network, "hidden": width, **summary}))
+    setup = {"network": args.network, "hidden": width, "kind": args.kind, "context_scale": args.context_scale}
+    print(json.dumps({"benchmark": "readout_ceiling", **setup, **summary}))
 
 
 if __name__ == "__main__":

@@ -202,6 +202,14 @@ METHODS = {
     # Issue 12's window size: graphs rebuilt with 16-px node and edge windows (WINDOWS), beside their own random init.
     "random-init-16": ("(2) at 16-px windows, random init", WINDOW_16),
     "window-16": ("default recipe on 16-px windows (768 features, the centre of the 32-px ones)", WINDOW_16),
+    # Issue 12's entity kind (benchmarks/readout_ceiling.py --kind both): a tissue and a nuclei graph per tile, one
+    # network for both kinds, their patch vectors concatenated (tissue first). Beside their own two baselines.
+    "handcrafted-both": ("(1) pooled measurements of a tissue and a nuclei graph per tile", None),
+    "random-init-both": (
+        "(2) default network untrained, on a tissue and a nuclei graph per tile",
+        replace(BASE, model=CONTEXT_NETWORK, mask=CONTEXT),
+    ),
+    "hmgdm-both": ("default recipe pre-trained on both graphs of every tile, their vectors concatenated", RECIPE),
     "bundled": ("frozen bundled model (hmgdm_core.pretrained), trained outside the budget", None),
     "hybrid": ("bundled model's patch vector ‖ pooled entity measurements (a product option; not the target)", None),
 }
@@ -209,7 +217,9 @@ OWN_WIDTHS = {"fast"}
 # Side in pixels of the node and edge windows of the graphs a method uses, where it is not GraphConfig's (32).
 WINDOWS = {"random-init-16": 16, "window-16": 16}
 # Rows that probe their network untrained.
-UNTRAINED = {"random-init", "random-init-16"}
+UNTRAINED = {"random-init", "random-init-16", "random-init-both"}
+# Rows that read a tissue and a nuclei graph per tile (run_both).
+BOTH_KINDS = {"handcrafted-both", "random-init-both", "hmgdm-both"}
 # vae-latent fits a stage-1 VAE and encodes every window first (~30 min on one core): ask for it by name.
 # bf16 on a CPU that would emulate it is refused (far slower than fp32): there it is left out unless named.
 DEFAULT_METHODS = [m for m in METHODS if m != "vae-latent" and (m != "bf16" or cpu_has_native_bf16())]
@@ -255,9 +265,11 @@ def tile_index(data_dir: Path, label_column: str, group_column: str, per_class: 
     return picked
 
 
-def build_graphs(rows: list[dict], cache: Path, mpp: float, window: int) -> tuple[GraphDataset, float]:
-    """Graphs of the tiles with ``window``-px windows (cached in ``cache``) and the seconds it took to build them
-    (0 when cached)."""
+def build_graphs(
+    rows: list[dict], cache: Path, mpp: float, window: int, kind: str = "tissue"
+) -> tuple[GraphDataset, float]:
+    """Graphs of ``kind`` entities (tissue superpixels unless told) of the tiles with ``window``-px windows (cached
+    in ``cache``) and the seconds it took to build them (0 when cached)."""
     if cache.is_file():
         return GraphDataset.load(cache), 0.0
     listing = cache.with_suffix(".csv")
@@ -268,7 +280,7 @@ def build_graphs(rows: list[dict], cache: Path, mpp: float, window: int) -> tupl
         writer.writerows(rows)
     start = time.perf_counter()
     # restrict_to_tissue=False: empty and adipose tiles must still get a graph.
-    config = GraphConfig(kind="tissue", restrict_to_tissue=False, window=window)
+    config = GraphConfig(kind=kind, restrict_to_tissue=False, window=window)
     dataset = dataset_from_folder(
         cache.parent, mpp, config, index_csv=str(listing), label_column="label", group_column="group"
     )
@@ -381,6 +393,36 @@ def run_method(
     }, points[-1][1]
 
 
+def run_both(
+    name: str, sets: dict[str, GraphDataset], budget: float, work: Path, probe_fn, network: str, device: str
+) -> dict:
+    """Probe results of a ``BOTH_KINDS`` row: patch vectors of each tile's graph of every kind in ``sets``,
+    concatenated in its order.
+
+    One network serves every kind: its input statistics are fitted to, and it is pre-trained on, the graphs of all
+    kinds together, so a tile's graphs share its weights as the kinds share the window features.
+    """
+    if name == "handcrafted-both":
+        return {**probe_fn(np.hstack([pooled_measurements(g) for g in sets.values()])), "pretraining": "none"}
+    config = sized(METHODS[name][1], network, device)
+    joint = GraphDataset([record for graphs in sets.values() for record in graphs.records])
+
+    def patches(model: HMGDM) -> np.ndarray:
+        return np.hstack([embed_dataset(model, graphs, device=device).patch for graphs in sets.values()])
+
+    if name in UNTRAINED:
+        return {**probe_fn(patches(initial_model(config, joint))), "pretraining": "none"}
+    start = time.perf_counter()
+    points = train_curve(joint, config, budget, work / name)
+    seconds = time.perf_counter() - start
+    curve, result = [], {}
+    for fraction, model, steps, _ in points:
+        result = probe_fn(patches(model))
+        curve.append((fraction, steps, result["macro_f1"][0]))
+    note = f"{seconds:.0f} s/{points[-1][2]} steps on {len(joint)} graphs"
+    return {**result, "curve": curve, "loss_parts": points[-1][3], "pretraining": note}
+
+
 OTHER_READOUTS = tuple(r for r in READOUTS if r != DEFAULT_READOUT)
 
 
@@ -480,7 +522,7 @@ def main() -> None:
 
     built, build_s = graphs_at(default_window)
     labels, groups = built.labels, np.asarray(built.groups)
-    datasets = {default_window: expanded(built)}
+    datasets: dict[int | str, GraphDataset | list] = {default_window: expanded(built)}
     names = {r["label"]: r["name"] for r in rows}
     # grouped_folds needs every class in ≥ folds groups; leave out the classes that are not (Kather: EMPTY, 2 slides).
     dropped = sorted(c for c in set(labels.tolist()) if len(set(groups[labels == c])) < folds)
@@ -493,6 +535,18 @@ def main() -> None:
 
     tuned = {}
     for name in args.methods:
+        if name in BOTH_KINDS:
+            if "nuclei" not in datasets:
+                cache = args.cache / f"{args.data_dir.resolve().name}-{len(rows)}-nuclei.pt"
+                nuclei = build_graphs(rows, cache, args.mpp, default_window, "nuclei")[0]
+                if not (np.array_equal(nuclei.labels, labels) and np.array_equal(np.asarray(nuclei.groups), groups)):
+                    raise SystemExit("the nuclei graphs do not list the same tiles in the same order")
+                datasets["nuclei"] = nuclei
+            sets = {"tissue": built, "nuclei": datasets["nuclei"]}
+            results[name] = run_both(name, sets, budget, work, probe_fn, args.network, args.device)
+            f1 = results[name]["macro_f1"]
+            print(f"{name}: macro-F1 {f1[0]:.1f} ± {f1[1]:.1f} % {results[name]}", flush=True)
+            continue
         window = WINDOWS.get(name, default_window)
         if window not in datasets:
             other = graphs_at(window)[0]
