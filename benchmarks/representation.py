@@ -141,7 +141,6 @@ METHODS = {
             diffusion=DiffusionConfig(fixed_t=0),
         ),
     ),
-
     # The default recipe at the default lr (1e-4): in 1.5-min runs it beat lr 1e-3 (64.4 vs 59.8 macro-F1).
     "hmgdm": ("H-MGDM default: context mask + standardised inputs, no KL term, lr 1e-4", RECIPE),
     "kl-1": (
