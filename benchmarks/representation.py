@@ -398,8 +398,9 @@ def run_both(
     """Probe results of a ``BOTH_KINDS`` row: patch vectors of each tile's graph of every kind in ``sets``,
     concatenated in its order.
 
-    One network serves every kind: its input statistics are fitted to, and it is pre-trained on, the graphs of all
-    kinds together, so a tile's graphs share its weights as the kinds share the window features.
+    One network serves every kind, as their windows are the same 3 × w × w features: its input statistics are
+    fitted to, and it is pre-trained on, the graphs of all kinds together. The vector is 3H per kind and entity
+    type (768 numbers at H 64 for two kinds), not the header's one-kind width.
     """
     if name == "handcrafted-both":
         return {**probe_fn(np.hstack([pooled_measurements(g) for g in sets.values()])), "pretraining": "none"}
