@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from hmgdm_core.graph import GraphConfig, GraphDataset
 from hmgdm_core.train import Started, pretrain
 from hmgdm_core.train.checkpoint import data_fingerprint
-from representation import RECIPE, build_graphs, tile_index
+from representation import RECIPE, build_graphs, cache_file, tile_index
 
 
 class ExpandingView(Sequence):
@@ -71,7 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     rows = tile_index(args.data_dir, "class_index", "slide", 8 if args.quick else None)
-    cache = args.cache / f"{args.data_dir.resolve().name}-{len(rows)}.pt"
+    cache = cache_file(args.cache, args.data_dir, len(rows))
     dataset, _ = build_graphs(rows, cache, args.mpp, GraphConfig().window)
     repeats = 1 if args.quick else args.repeats
     work = Path(tempfile.mkdtemp(prefix="hmgdm-pretrain-start-"))

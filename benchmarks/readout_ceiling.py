@@ -50,7 +50,7 @@ from hmgdm_core.graph.storage import expand_rows, record_rows
 from hmgdm_core.graph.windows import gather_pixel_groups, unit_range
 from hmgdm_core.model.inference import folded_input_maps
 from hmgdm_core.pretrained import DEFAULT_PRETRAINED, load_pretrained
-from representation import NETWORKS, RECIPE, build_graphs, initial_model, probe, sized, tile_index
+from representation import NETWORKS, RECIPE, build_graphs, cache_file, initial_model, probe, sized, tile_index
 
 # Rows of the whitened k-means and PCA fits: a random sample keeps the SVD to seconds.
 FIT_ROWS = 50_000
@@ -86,9 +86,9 @@ class Windows:
         rows = {f"{kind} {field}": [] for kind in sets for field in FIELDS}
         for kind, graphs in sets.items():
             for record in graphs.records:
-                cut = record_rows(record) if scale == 1 else context_windows(record, scale)
+                cut = context_windows(record, scale)
                 for field in FIELDS:
-                    rows[f"{kind} {field}"].append(expand_rows(cut[field]) if scale == 1 else cut[field])
+                    rows[f"{kind} {field}"].append(cut[field])
         self.count = len(next(iter(sets.values())))
         self.graph = {
             key: torch.repeat_interleave(torch.tensor([len(p) for p in parts])) for key, parts in rows.items()
@@ -115,13 +115,16 @@ class Windows:
 
 
 def context_windows(record: dict, scale: int) -> dict[str, Tensor]:
-    """A record's node and pair windows cut at ``scale`` times its window side and box-averaged back to that side.
+    """A record's node and pair windows cut at ``scale`` times its window side and box-averaged back to that side;
+    at scale 1 its windows as stored.
 
     Returns
     -------
     dict
         ``x`` (N, 3 w²) and ``pair_attr`` (P, 3 w²), float32 in [-1, 1], channel-first as stored windows.
     """
+    if scale == 1:
+        return {field: expand_rows(rows) for field, rows in record_rows(record).items()}
     side = int(json.loads(record["meta"])["window"])
     image = imagecodecs.png_decode(record["image"].numpy().tobytes())
     centres = [record[key].numpy() for key in ("node_centre", "pair_centre")]
@@ -277,11 +280,11 @@ def main() -> None:
     torch.set_num_threads(1)
     rows = tile_index(args.data_dir, "class_index", "slide", None)
     kinds = ("tissue", "nuclei") if args.kind == "both" else (args.kind,)
-    stem = f"{args.data_dir.resolve().name}-{len(rows)}"
+    window = GraphConfig().window
     sets = {}
     for kind in kinds:
-        cache = args.cache / (f"{stem}.pt" if kind == "tissue" else f"{stem}-{kind}.pt")
-        sets[kind] = build_graphs(rows, cache, args.mpp, GraphConfig().window, kind)[0]
+        cache = cache_file(args.cache, args.data_dir, len(rows), window, kind)
+        sets[kind] = build_graphs(rows, cache, args.mpp, window, kind)[0]
     graphs = sets[kinds[0]]
     labels, groups = graphs.labels, np.asarray(graphs.groups)
     for other in sets.values():

@@ -264,6 +264,14 @@ def tile_index(data_dir: Path, label_column: str, group_column: str, per_class: 
     return picked
 
 
+def cache_file(cache_dir: Path, data_dir: Path, tiles: int, window: int | None = None, kind: str = "tissue") -> Path:
+    """Where the graphs of ``tiles`` tiles of ``data_dir`` are cached: one file per window side and entity kind
+    (``GraphConfig``'s window, the default, and tissue unsuffixed)."""
+    default = GraphConfig().window
+    suffix = ("" if window in (None, default) else f"-w{window}") + ("" if kind == "tissue" else f"-{kind}")
+    return cache_dir / f"{data_dir.resolve().name}-{tiles}{suffix}.pt"
+
+
 def build_graphs(
     rows: list[dict], cache: Path, mpp: float, window: int, kind: str = "tissue"
 ) -> tuple[GraphDataset, float]:
@@ -512,9 +520,7 @@ def main() -> None:
     default_window = GraphConfig().window
 
     def graphs_at(window: int) -> tuple[GraphDataset, float]:
-        suffix = "" if window == default_window else f"-w{window}"
-        cache = args.cache / f"{args.data_dir.resolve().name}-{len(rows)}{suffix}.pt"
-        return build_graphs(rows, cache, args.mpp, window)
+        return build_graphs(rows, cache_file(args.cache, args.data_dir, len(rows), window), args.mpp, window)
 
     def expanded(graphs: GraphDataset) -> GraphDataset | list:
         # Expanded once: decoding every batch's tiles on the host would otherwise bound the accelerator's steps.
@@ -522,7 +528,8 @@ def main() -> None:
 
     built, build_s = graphs_at(default_window)
     labels, groups = built.labels, np.asarray(built.groups)
-    datasets: dict[int | str, GraphDataset | list] = {default_window: expanded(built)}
+    datasets = {default_window: expanded(built)}
+    nuclei = None  # the nuclei graphs of the BOTH_KINDS rows, built when the first of them runs
     names = {r["label"]: r["name"] for r in rows}
     # grouped_folds needs every class in ≥ folds groups; leave out the classes that are not (Kather: EMPTY, 2 slides).
     dropped = sorted(c for c in set(labels.tolist()) if len(set(groups[labels == c])) < folds)
@@ -536,13 +543,12 @@ def main() -> None:
     tuned = {}
     for name in args.methods:
         if name in BOTH_KINDS:
-            if "nuclei" not in datasets:
-                cache = args.cache / f"{args.data_dir.resolve().name}-{len(rows)}-nuclei.pt"
+            if nuclei is None:
+                cache = cache_file(args.cache, args.data_dir, len(rows), default_window, "nuclei")
                 nuclei = build_graphs(rows, cache, args.mpp, default_window, "nuclei")[0]
                 if not (np.array_equal(nuclei.labels, labels) and np.array_equal(np.asarray(nuclei.groups), groups)):
                     raise SystemExit("the nuclei graphs do not list the same tiles in the same order")
-                datasets["nuclei"] = nuclei
-            sets = {"tissue": built, "nuclei": datasets["nuclei"]}
+            sets = {"tissue": built, "nuclei": nuclei}
             results[name] = run_both(name, sets, budget, work, probe_fn, args.network, args.device)
             f1 = results[name]["macro_f1"]
             print(f"{name}: macro-F1 {f1[0]:.1f} ± {f1[1]:.1f} % {results[name]}", flush=True)

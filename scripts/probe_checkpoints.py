@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 # The benchmark's probe and the bundled-model test's helpers, so that the numbers mean the same as theirs.
 sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO / "tests"))
-from representation import build_graphs, probe, tile_index  # noqa: E402
+from representation import build_graphs, cache_file, probe, tile_index  # noqa: E402
 from test_pretrained import PER_CLASS, kather_subset_graphs, pairwise_separation, untrained_like  # noqa: E402
 
 KATHER_MPP = 0.495
@@ -62,7 +62,7 @@ def main() -> None:
     torch.set_num_threads(1)
     args.cache.mkdir(parents=True, exist_ok=True)
     rows = tile_index(args.kather, "class_index", "slide", None)
-    cache = args.cache / f"{args.kather.resolve().name}-{len(rows)}.pt"
+    cache = cache_file(args.cache, args.kather, len(rows))
     full, _ = build_graphs(rows, cache, KATHER_MPP, GraphConfig().window)
     labels, groups = full.labels, np.asarray(full.groups)
     # As the benchmark: classes in fewer slides than folds are left out (Kather: EMPTY).
