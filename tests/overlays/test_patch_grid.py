@@ -62,6 +62,24 @@ def test_patches_are_row_major_subregions_and_cut_the_image(sample_svs):
     assert [tuple(s) for s in starts[:6]] == [(0, 0), (0, 64), (0, 128), (0, 192), (0, 256), (64, 0)]
 
 
+@pytest.mark.parametrize("keep_partial", [False, True])
+def test_every_patch_region_reads_to_its_patch_shape_at_fractional_downsamples(keep_partial):
+    # 0.5 µm/px on a 0.499 µm/px scan (a "20x" read of a 40x slide) gave 64 x 65 regions for 64-px patches, which
+    # graph_from_image refuses; finer than the scan (mpp 0.2) each patch gets its own mpp.
+    for base, mpp in [(0.499, 0.5), (0.2527, 0.5), (0.499, 0.737), (0.25, 1.9), (0.499, 0.2), (0.25, 0.13)]:
+        region = Region(1400, 700, 1000, 1017, base, mpp)
+        for size in (32, 64, 100):
+            grid = PatchGrid(region, size, keep_partial=keep_partial)
+            for sub, (y0, x0, y1, x1), level0 in zip(grid.regions(), grid.boxes, grid.level0_boxes, strict=True):
+                square = y1 - y0 == x1 - x0
+                if square or mpp >= base:
+                    assert sub.shape == (y1 - y0, x1 - x0), (base, mpp, size, sub)
+                assert (sub.y, sub.x) == tuple(level0[:2])
+                slack = 1 + region.downsample / 2  # the box's edges are rounded on their own
+                assert abs(sub.y + sub.height - level0[2]) <= slack and abs(sub.x + sub.width - level0[3]) <= slack
+                assert sub.mpp == mpp or mpp < base
+
+
 def test_stride_makes_patches_overlap_and_the_raster_splits_overlaps_by_nearest_centre():
     region = Region(0, 0, 200, 200, 0.5)
     grid = PatchGrid(region, 64, stride=32)

@@ -112,19 +112,29 @@ class PatchGrid:
         return np.rint(self.boxes * scale).astype(np.int64) + offset
 
     def regions(self) -> list[Region]:
-        """Each patch as a :class:`Region` in level-0 pixels, read at the grid's ``region.mpp``.
+        """Each patch as a :class:`Region` in level-0 pixels whose ``Region.shape`` is the patch's read shape.
+
+        Each starts at its :attr:`level0_boxes` corner and spans its read shape times the downsample, rounded, so
+        its end may differ from the box's by about half a read pixel (the box's edges are rounded on their own).
 
         Returns
         -------
         list of Region
-            Row-major. A patch's ``Region.shape`` equals its read box up to one pixel when the region's
-            downsample is fractional.
+            Row-major. A region read at the scan's resolution or coarser keeps the grid's ``mpp``; one read finer
+            than the scan gets its own, which makes a square patch's shape exact, but a clipped non-square patch
+            (``keep_partial``) may then be a pixel off along its shorter side.
         """
         r = self.region
-        return [
-            Region(int(y0), int(x0), int(y1 - y0), int(x1 - x0), r.base_mpp, r.mpp)
-            for y0, x0, y1, x1 in self.level0_boxes
-        ]
+        d = r.downsample
+        regions = []
+        for (y0, x0, y1, x1), (ly0, lx0, _, _) in zip(self.boxes, self.level0_boxes, strict=True):
+            rows, cols = int(y1 - y0), int(x1 - x0)
+            height, width = max(1, round(rows * d)), max(1, round(cols * d))
+            # For d >= 1, round(round(n d) / d) = n for every n. Finer than the scan (d < 1) that fails, so the
+            # sub-region gets its own mpp, fitted to its longer side.
+            mpp = r.mpp if d >= 1 else r.base_mpp * (height / rows if rows >= cols else width / cols)
+            regions.append(Region(int(ly0), int(lx0), height, width, r.base_mpp, mpp))
+        return regions
 
     def cut(self, image: np.ndarray) -> list[np.ndarray]:
         """The patches of the region's image.
