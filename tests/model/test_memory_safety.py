@@ -55,13 +55,13 @@ def test_packing_covers_every_graph_once_within_budget_and_groups_sizes():
         assert min(sum(sizes[i]) for i in a) >= max(sum(sizes[i]) for i in b)
 
 
-def test_a_graph_over_the_budget_is_an_input_error_naming_it():
+def test_a_graph_over_the_budget_is_an_input_error_naming_it(tmp_path):
     sizes = [tokens(g) for g in graphs()]
     with pytest.raises(InputError, match=r"graph 3 \(30 nodes, .*memory_gb"):
         pack_by_memory(sizes, TINY, pass_bytes(*sizes[3], TINY) - 1)
     # In a run the message names the dataset index; every other graph fits.
     with pytest.raises(InputError, match=r"graph 3 \(30 nodes"):
-        drain(pretrain(graphs(), config(memory_gb=(pass_bytes(*sizes[3], TINY) - 1) / 2**30), "unused"))
+        drain(pretrain(graphs(), config(memory_gb=(pass_bytes(*sizes[3], TINY) - 1) / 2**30), tmp_path / "run"))
 
 
 def _gradient(memory_gb):
