@@ -3,10 +3,11 @@
 Every method is a named configuration of the same code (``METHODS``), pre-trained on the same graphs for the
 same wall-clock budget (a ``CancelToken`` cancelled once ``--minutes`` have passed: the last step may overrun
 by its own length), embedded with ``embed_dataset`` (the patch vector of the default readout; the other
-readouts are probed too) and probed with the same slide-grouped, class-balanced logistic-regression CV. The
-baseline of the run is ``handcrafted`` (pooled entity measurements, no network); ``random-init`` is the same
-network untrained. Prints a table and one JSON line, and writes the table as Markdown to ``--out`` with the
-command, budget, date and machine.
+readouts are probed too) and probed with the same slide-grouped, class-balanced logistic-regression CV, also
+fitted to a few tiles per class of each fold (``--labels-per-class``). The baseline of the run is
+``handcrafted`` (pooled entity measurements, no network); ``random-init`` is the same network untrained. Prints
+a table and one JSON line, and writes the table as Markdown to ``--out`` with the command, budget, date and
+machine.
 
     OMP_NUM_THREADS=1 python benchmarks/representation.py ../shared/data/kather2016-crc-texture --quick
     OMP_NUM_THREADS=1 python benchmarks/representation.py ../shared/data/kather2016-crc-texture --minutes 2.5 \
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.metrics import f1_score
 
 from hmgdm_core.diffusion import DiffusionConfig
 from hmgdm_core.downstream import (
@@ -39,6 +41,8 @@ from hmgdm_core.downstream import (
     pooled_measurements,
     pretrained_classifier,
 )
+from hmgdm_core.downstream.classify import make_probe
+from hmgdm_core.downstream.splits import grouped_folds
 from hmgdm_core.embed import DEFAULT_READOUT, READOUTS, embed_dataset, patch_width
 from hmgdm_core.graph import GraphConfig
 from hmgdm_core.graph.dataset import GraphDataset, dataset_from_folder
@@ -211,6 +215,10 @@ METHODS = {
     "hmgdm-both": ("default recipe pre-trained on both graphs of every tile, their vectors concatenated", RECIPE),
     "bundled": ("frozen bundled model (hmgdm_core.pretrained), trained outside the budget", None),
     "hybrid": ("bundled model's patch vector ‖ pooled entity measurements (a product option; not the target)", None),
+    "hybrid-both": (
+        "bundled model's patch vector ‖ pooled measurements of a tissue and a nuclei graph per tile (a product option)",
+        None,
+    ),
 }
 OWN_WIDTHS = {"fast"}
 # Side in pixels of the node and edge windows of the graphs a method uses, where it is not GraphConfig's (32).
@@ -218,12 +226,15 @@ WINDOWS = {"random-init-16": 16, "window-16": 16}
 # Rows that probe their network untrained.
 UNTRAINED = {"random-init", "random-init-16", "random-init-both"}
 # Rows that read a tissue and a nuclei graph per tile (run_both).
-BOTH_KINDS = {"handcrafted-both", "random-init-both", "hmgdm-both"}
+BOTH_KINDS = {"handcrafted-both", "random-init-both", "hmgdm-both", "hybrid-both"}
 # vae-latent fits a stage-1 VAE and encodes every window first (~30 min on one core): ask for it by name.
 # bf16 on a CPU that would emulate it is refused (far slower than fp32): there it is left out unless named.
 DEFAULT_METHODS = [m for m in METHODS if m != "vae-latent" and (m != "bf16" or cpu_has_native_bf16())]
 # Fractions of the budget at which the learning curve probes the encoder (0: its random initialisation).
 CURVE = (0.0, 0.25, 0.5, 1.0)
+# The patch-predictions widget's regime: a pathologist marks a few patches per class, not 1,700 tiles. Each fold's
+# few-label score is the mean over this many draws of its training tiles.
+FEW_LABEL_DRAWS = 10
 
 
 def sized(config: PretrainConfig, network: str | None, device: str) -> PretrainConfig:
@@ -360,20 +371,20 @@ def run_method(
         embedding = embed_dataset(model, dataset, device=device, entities=True)
         units = {"active_units": active_units(embedding.node), "latent_dim": model.config.hidden_dim}
         others = other_readouts(model, dataset, probe_fn, device)
-        return {**probe_fn(embedding.patch), **units, **others, "pretraining": note}, model
+        return {**probe_fn(embedding.patch, final=True), **units, **others, "pretraining": note}, model
     if name == "handcrafted":
-        return {**probe_fn(pooled_measurements(dataset)), "pretraining": "none"}, None
+        return {**probe_fn(pooled_measurements(dataset), final=True), "pretraining": "none"}, None
     if name == "hybrid":
         card = model_card(bundled)
         patch = embed_dataset(load_pretrained(bundled).model, dataset, device=device).patch
         features = np.hstack([patch, pooled_measurements(dataset)])
-        return {**probe_fn(features), "pretraining": f"{bundled}: {card['steps']} steps"}, None
+        return {**probe_fn(features, final=True), "pretraining": f"{bundled}: {card['steps']} steps"}, None
     if name in UNTRAINED:
         model = initial_model(config, dataset)
         embedding = embed_dataset(model, dataset, device=device, entities=True)
         units = {"active_units": active_units(embedding.node), "latent_dim": model.config.hidden_dim}
         others = other_readouts(model, dataset, probe_fn, device)
-        return {**probe_fn(embedding.patch), **units, **others, "pretraining": "none"}, model
+        return {**probe_fn(embedding.patch, final=True), **units, **others, "pretraining": "none"}, model
     graphs = dataset
     note = ""
     start = time.perf_counter()
@@ -387,7 +398,7 @@ def run_method(
     curve, result = [], {}
     for fraction, model, steps, _ in points:
         embedding = embed_dataset(model, graphs, device=device, entities=fraction == 1.0)
-        result = probe_fn(embedding.patch)
+        result = probe_fn(embedding.patch, final=fraction == 1.0)
         curve.append((fraction, steps, result["macro_f1"][0]))
     return {
         **result,
@@ -401,17 +412,32 @@ def run_method(
 
 
 def run_both(
-    name: str, sets: dict[str, GraphDataset], budget: float, work: Path, probe_fn, network: str, device: str
+    name: str,
+    sets: dict[str, GraphDataset],
+    budget: float,
+    work: Path,
+    probe_fn,
+    network: str,
+    device: str,
+    bundled: str = DEFAULT_PRETRAINED,
 ) -> dict:
     """Probe results of a ``BOTH_KINDS`` row: patch vectors of each tile's graph of every kind in ``sets``,
-    concatenated in its order.
+    concatenated in its order (``hybrid-both``: the ``bundled`` model's vector of the tissue graph, then the
+    pooled measurements of every kind).
 
     One network serves every kind, as their windows are the same 3 × w × w features: its input statistics are
     fitted to, and it is pre-trained on, the graphs of all kinds together. The vector is 3H per kind and entity
     type (768 numbers at H 64 for two kinds), not the header's one-kind width.
     """
     if name == "handcrafted-both":
-        return {**probe_fn(np.hstack([pooled_measurements(g) for g in sets.values()])), "pretraining": "none"}
+        measured = np.hstack([pooled_measurements(graphs) for graphs in sets.values()])
+        return {**probe_fn(measured, final=True), "pretraining": "none"}
+    if name == "hybrid-both":
+        # As the patch-predictions widget does: the bundled model embeds the tissue graph alone, and the pooled
+        # measurements of every kind follow its vector.
+        patch = embed_dataset(load_pretrained(bundled).model, sets["tissue"], device=device).patch
+        features = np.hstack([patch, *(pooled_measurements(graphs) for graphs in sets.values())])
+        return {**probe_fn(features, final=True), "pretraining": f"{bundled}: {model_card(bundled)['steps']} steps"}
     config = sized(METHODS[name][1], network, device)
     joint = GraphDataset([record for graphs in sets.values() for record in graphs.records])
 
@@ -419,13 +445,13 @@ def run_both(
         return np.hstack([embed_dataset(model, graphs, device=device).patch for graphs in sets.values()])
 
     if name in UNTRAINED:
-        return {**probe_fn(patches(initial_model(config, joint))), "pretraining": "none"}
+        return {**probe_fn(patches(initial_model(config, joint)), final=True), "pretraining": "none"}
     start = time.perf_counter()
     points = train_curve(joint, config, budget, work / name)
     seconds = time.perf_counter() - start
     curve, result = [], {}
     for fraction, model, steps, _ in points:
-        result = probe_fn(patches(model))
+        result = probe_fn(patches(model), final=fraction == 1.0)
         curve.append((fraction, steps, result["macro_f1"][0]))
     note = f"{seconds:.0f} s/{points[-1][2]} steps on {len(joint)} graphs"
     return {**result, "curve": curve, "loss_parts": points[-1][3], "pretraining": note}
@@ -480,13 +506,56 @@ def probe(embeddings: np.ndarray, labels: np.ndarray, groups: np.ndarray, keep: 
     return {k: (100 * report.summary[k].mean, 100 * report.summary[k].std) for k in metrics}
 
 
+def few_label_probe(
+    embeddings: np.ndarray, labels: np.ndarray, groups: np.ndarray, folds: int, per_class: list[int]
+) -> dict[int, tuple[float, float]]:
+    """Macro-F1 (mean, std over the folds of :func:`probe`, in %) of the same probe fitted to ``k`` training tiles
+    per class, for each ``k`` in ``per_class``.
+
+    Each fold's score is the mean over ``FEW_LABEL_DRAWS`` draws (seeds 0, 1, ...) of ``k`` tiles per class from
+    its training tiles; the test tiles are the fold's. The draws depend on the labels and folds only, so every
+    row of a run is fitted to the same tiles.
+    """
+    config = ClassifyConfig(n_splits=folds)
+    splits = grouped_folds(labels, groups, folds, config.seed)
+    scores = {}
+    for k in per_class:
+        per_fold = []
+        for train, test in splits:
+            smallest = min(int(np.sum(labels[train] == c)) for c in np.unique(labels))
+            if smallest < k:
+                raise SystemExit(f"--labels-per-class {k}: a fold has only {smallest} training tiles of one class")
+            draws = []
+            for seed in range(FEW_LABEL_DRAWS):
+                rng = np.random.default_rng(seed)
+                pick = np.concatenate(
+                    [rng.choice(train[labels[train] == c], k, replace=False) for c in np.unique(labels)]
+                )
+                predicted = make_probe(config).fit(embeddings[pick], labels[pick]).predict(embeddings[test])
+                draws.append(f1_score(labels[test], predicted, average="macro", zero_division=0))
+            per_fold.append(100 * np.mean(draws))
+        scores[k] = (float(np.mean(per_fold)), float(np.std(per_fold)))
+    return scores
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--minutes", type=float, default=2.5, help="pre-training wall time of every method")
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=DEFAULT_METHODS)
-    parser.add_argument("--quick", action="store_true", help="8 tiles per class, 2 folds, 5 s per method")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="8 tiles per class, 2 folds, 5 s per method, 2 labels per class in the few-label table",
+    )
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument(
+        "--labels-per-class",
+        type=int,
+        nargs="*",
+        default=[3, 10, 30],
+        help="the few-label table: each row's final vector probed with this many training tiles per class",
+    )
     parser.add_argument(
         "--finetune-epochs", type=int, default=10, help="epochs of the fine-tune table (rows FINETUNED); 0: none"
     )
@@ -516,6 +585,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     budget, folds = (5.0, 2) if args.quick else (60 * args.minutes, args.folds)
+    if args.quick:
+        args.labels_per_class = [2]
     rows = tile_index(args.data_dir, args.label_column, args.group_column, 8 if args.quick else None)
     default_window = GraphConfig().window
 
@@ -537,8 +608,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="hmgdm-representation-"))
     results = {}
 
-    def probe_fn(embeddings: np.ndarray) -> dict:
-        return probe(embeddings, labels, groups, keep, folds)
+    def probe_fn(embeddings: np.ndarray, final: bool = False) -> dict:
+        result = probe(embeddings, labels, groups, keep, folds)
+        if final and args.labels_per_class:
+            few = few_label_probe(embeddings[keep], labels[keep], groups[keep], folds, args.labels_per_class)
+            result["few_labels"] = few
+        return result
 
     tuned = {}
     for name in args.methods:
@@ -549,7 +624,7 @@ def main() -> None:
                 if not (np.array_equal(nuclei.labels, labels) and np.array_equal(np.asarray(nuclei.groups), groups)):
                     raise SystemExit("the nuclei graphs do not list the same tiles in the same order")
             sets = {"tissue": built, "nuclei": nuclei}
-            results[name] = run_both(name, sets, budget, work, probe_fn, args.network, args.device)
+            results[name] = run_both(name, sets, budget, work, probe_fn, args.network, args.device, args.bundled)
             f1 = results[name]["macro_f1"]
             print(f"{name}: macro-F1 {f1[0]:.1f} ± {f1[1]:.1f} % {results[name]}", flush=True)
             continue
@@ -612,6 +687,19 @@ def main() -> None:
         lines.append(
             f"| {name}: {METHODS[name][0]} | {cells} | {curve} | {others} | {units} | {parts} | {r['pretraining']} |"
         )
+    few = {name: r["few_labels"] for name, r in results.items() if "few_labels" in r}
+    if few:
+        lines += [
+            "",
+            f"Few labels, as in the patch-predictions widget: macro-F1 % of the same probe on each row's final vector, "
+            f"fitted to k training tiles per class of each fold ({FEW_LABEL_DRAWS} draws per fold, the same tiles "
+            "for every row) and scored on the fold's test tiles; mean ± std over folds:",
+            "",
+            "| method | " + " | ".join(f"k = {k}" for k in args.labels_per_class) + " |",
+            "|---|" + "---|" * len(args.labels_per_class),
+        ]
+        for name, scores in few.items():
+            lines.append(f"| {name} | " + " | ".join("{:.1f} ± {:.1f}".format(*scores[k]) for k in scores) + " |")
     if tuned:
         lines += [
             "",

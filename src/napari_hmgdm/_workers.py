@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hmgdm_core.graph import GraphConfig, build_graph
+from hmgdm_core.errors import InputError
+from hmgdm_core.graph import ENTITY_KINDS, GraphConfig, build_graph
 from hmgdm_core.graph.build import entities_for, graph_from_entities
 from hmgdm_core.graph.contract import EntityGraph
 from hmgdm_core.graph.subgraph import inside_polygon, node_subgraph
@@ -158,8 +159,19 @@ class PatchRequest:
     """Pre-trained H-MGDM checkpoint."""
     vae_path: Path | None = None
     """Entity VAE of a latent checkpoint; default: the ``vae.pt`` beside the checkpoint, if any."""
-    measurements: bool = False
-    """Append each patch's pooled entity measurements to its vector (the hybrid features)."""
+    measurements: tuple[str, ...] = ()
+    """Entity kinds (of ``ENTITY_KINDS``) whose pooled measurements follow the embedding in each patch's vector,
+    in this order (the hybrid features). The kind of ``graph_config`` reuses the patch graphs; another kind's
+    graph is built per patch for its measurements only. Empty: the embeddings alone."""
+    embedding: bool = True
+    """Start each patch's vector with the model's embedding; ``False``: the pooled measurements alone."""
+
+    def __post_init__(self) -> None:
+        unknown = [kind for kind in self.measurements if kind not in ENTITY_KINDS]
+        if unknown or len(set(self.measurements)) != len(self.measurements):
+            raise InputError(f"measurements must name distinct entity kinds of {ENTITY_KINDS}, got {self.measurements}")
+        if not (self.embedding or self.measurements):
+            raise InputError("a patch vector without the embedding needs the measurements of an entity kind")
 
 
 @dataclass(frozen=True)
@@ -169,14 +181,33 @@ class PatchEmbedding:
     grid: PatchGrid
     """The patches (row-major)."""
     embeddings: np.ndarray
-    """(P, D) float32 patch vectors (:func:`hmgdm_core.embed.embed_dataset`), followed by the pooled entity
-    measurements (:func:`hmgdm_core.downstream.pooled_measurements`) when they were asked for."""
+    """(P, D) float32 patch vectors: the model's (:func:`hmgdm_core.embed.embed_dataset`) unless the request left
+    it out, followed by the pooled entity measurements (:func:`hmgdm_core.downstream.pooled_measurements`) of each
+    kind that was asked for, in the request's order."""
     graphs: list[EntityGraph]
     """The patch graphs (pixel windows), row-major like the grid; fine-tuning starts from them."""
     vae_path: Path | None
     """The entity VAE the model reads latents of; ``None`` in raw mode."""
     measurement_columns: int = 0
     """How many of the last columns of ``embeddings`` are pooled measurements (0: none)."""
+
+
+def _pooled_kinds(
+    graph: EntityGraph, patch: np.ndarray, mpp: float, config: GraphConfig, region: Region, kinds: tuple[str, ...]
+) -> np.ndarray:
+    """One patch's pooled measurements of each of ``kinds``, in order: (M,) float32, M = 0 without kinds.
+
+    ``graph`` is the patch's graph of ``config.kind``; another kind's graph is built from ``patch`` (``region``,
+    at ``mpp`` µm/px) for its measurements, then dropped.
+    """
+    from hmgdm_core.downstream import pooled_measurements
+    from hmgdm_core.graph import graph_from_image
+
+    parts = [np.zeros(0, np.float32)]
+    for kind in kinds:
+        other = graph if kind == config.kind else graph_from_image(patch, mpp, replace(config, kind=kind), region)
+        parts.append(pooled_measurements([other])[0])  # one kind at a time: their columns differ
+    return np.concatenate(parts)
 
 
 def patch_embedding_job(request: PatchRequest) -> Generator[tuple[str, int, int], None, PatchEmbedding]:
@@ -186,7 +217,6 @@ def patch_embedding_job(request: PatchRequest) -> Generator[tuple[str, int, int]
     -------
     PatchEmbedding
     """
-    from hmgdm_core.downstream import pooled_measurements
     from hmgdm_core.embed import embed_dataset
     from hmgdm_core.graph import graph_from_image
     from hmgdm_core.train import load_checkpoint
@@ -198,14 +228,19 @@ def patch_embedding_job(request: PatchRequest) -> Generator[tuple[str, int, int]
     with open_slide(request.slide_path, mpp=request.slide_mpp) as slide:
         image = slide.read(request.region)
     grid = PatchGrid(request.region, request.patch_size)
-    graphs = []
+    graphs, rows = [], []
     mpp = float(request.region.mpp)
     for index, (patch, sub) in enumerate(zip(grid.cut(image), grid.regions(), strict=True)):
-        graphs.append(graph_from_image(patch, mpp, graph_config, sub))
+        graph = graph_from_image(patch, mpp, graph_config, sub)
+        graphs.append(graph)
+        rows.append(_pooled_kinds(graph, patch, mpp, graph_config, sub, request.measurements))
         yield "graphs", index + 1, len(grid)
     yield "embedding", len(grid), len(grid)
-    features = embed_dataset(model, inputs.graphs(graphs), device="cpu").patch
-    measured = pooled_measurements(graphs) if request.measurements else np.zeros((len(graphs), 0), np.float32)
+    measured = np.asarray(rows, np.float32)  # (P, 0) without measurements
+    if request.embedding:
+        features = embed_dataset(model, inputs.graphs(graphs), device="cpu").patch
+    else:
+        features = np.zeros((len(graphs), 0), np.float32)
     return PatchEmbedding(grid, np.hstack([features, measured]), graphs, inputs.vae_path, measured.shape[1])
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import tifffile
 from napari.layers import Image, Labels, Points
 from napari.utils.colormaps import AVAILABLE_COLORMAPS
+from qtpy.QtCore import Qt
 
 from hmgdm_core.downstream import pooled_measurements
 from hmgdm_core.embed import DEFAULT_READOUT, patch_width
@@ -78,17 +79,23 @@ def test_clusters_and_few_click_classifier(qtbot, slide_viewer, roi_box, checkpo
     _check_attention(qtbot, widget, image)
 
 
-def test_measurements_box_appends_the_pooled_measurements(qtbot, slide_viewer, checkpoint):
+def test_patch_vector_choice_adds_or_keeps_only_the_pooled_measurements(qtbot, slide_viewer, checkpoint):
     viewer = slide_viewer[0]
     widget = docked_widget(slide_viewer, checkpoint)
-    assert not widget.measurements.value
-    widget.measurements.native.click()  # as a person ticks it
-    assert widget.measurements.value
-    widget.embed_button.native.click()
-    qtbot.waitUntil(lambda: widget.result is not None and widget._worker is None, timeout=120_000)
-    result = widget.result
-    measured = pooled_measurements(result.graphs)
     width = patch_width(DEFAULT_READOUT, load_checkpoint(checkpoint).config.model.hidden_dim)
+    assert widget.vector.value == "embedding" and widget.vector_parts() == ((), True)
+
+    def choose_next_and_embed():
+        # As a person picks from the drop-down with the keyboard, then presses the button.
+        qtbot.keyClick(widget.vector.native, Qt.Key_Down)
+        widget.result = None
+        widget.embed_button.native.click()
+        qtbot.waitUntil(lambda: widget.result is not None and widget._worker is None, timeout=120_000)
+        return widget.result
+
+    result = choose_next_and_embed()
+    assert widget.vector.value == "embedding + measurements" and widget.vector_parts() == (("tissue",), True)
+    measured = pooled_measurements(result.graphs)
     assert result.measurement_columns == measured.shape[1] > 0
     assert result.embeddings.shape == (len(result.grid), width + measured.shape[1])
     np.testing.assert_array_equal(result.embeddings[:, width:], measured)
@@ -96,6 +103,23 @@ def test_measurements_box_appends_the_pooled_measurements(qtbot, slide_viewer, c
     widget.clusters.value = 3
     widget.cluster_button.native.click()
     assert len(np.unique(viewer.layers["patch clusters"].data)) >= 3  # background 0 and at least two clusters
+
+    both = choose_next_and_embed()
+    assert widget.vector_parts() == (("tissue", "nuclei"), True)
+    # The tissue columns are the same; the nuclei graphs' 14 pooled measurements follow (their values are checked
+    # against graphs built apart in test_workers).
+    assert both.measurement_columns == measured.shape[1] + 14
+    np.testing.assert_array_equal(both.embeddings[:, : width + measured.shape[1]], result.embeddings)
+    assert np.isfinite(both.embeddings).all()
+
+    alone = choose_next_and_embed()
+    assert widget.vector.value == "tissue & nuclei measurements"
+    assert widget.vector_parts() == (("tissue", "nuclei"), False)
+    np.testing.assert_array_equal(alone.embeddings, both.embeddings[:, width:])
+    assert alone.measurement_columns == alone.embeddings.shape[1] == measured.shape[1] + 14
+    assert "(30 pooled measurements each)" in widget.status.value
+    widget.cluster_button.native.click()
+    assert len(np.unique(viewer.layers["patch clusters"].data)) >= 3
 
 
 def test_clusters_before_embedding_is_a_clear_message(slide_viewer):

@@ -3,21 +3,22 @@
 import math
 import shutil
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
-from hmgdm_core.downstream import FinetuneConfig
+from hmgdm_core.downstream import FinetuneConfig, pooled_measurements
 from hmgdm_core.errors import InputError, NoTissueError
-from hmgdm_core.graph import GraphConfig, GraphDataset, dataset_from_region, validate_graph
+from hmgdm_core.graph import GraphConfig, GraphDataset, dataset_from_region, graph_from_image, validate_graph
 from hmgdm_core.io import Region, open_slide
 from hmgdm_core.model import ModelConfig
 from hmgdm_core.train import CancelToken, PretrainConfig, TrainConfig, load_checkpoint
 from hmgdm_core.vae import VAEFinished, VAEStep, load_entity_vae, model_inputs
 from napari_hmgdm._attention_job import AttentionRequest, attention_job
 from napari_hmgdm._train_job import FollowedLabels, TrainRequest, train_job
-from napari_hmgdm._workers import GraphRequest, graph_job
+from napari_hmgdm._workers import GraphRequest, PatchRequest, graph_job, patch_embedding_job
 
 
 def _drain(gen):
@@ -141,3 +142,32 @@ def test_fine_tuning_stops_after_the_epoch_it_was_cancelled_in(checkpoint, sampl
     one_class = AttentionRequest(checkpoint, None, graphs, np.arange(2), np.array([1, 1]), 2, config)
     with pytest.raises(InputError, match="at least two classes"):
         next(attention_job(one_class, CancelToken()))
+
+
+def test_patch_vectors_hold_the_embedding_and_the_measurements_of_each_kind_asked_for(checkpoint, sample_svs):
+    region = Region(1400, 700, 512, 512, 0.499, 0.5)
+    request = PatchRequest(str(sample_svs), 0.499, region, 128, GraphConfig(), checkpoint, measurements=())
+    plain = _drain(patch_embedding_job(request))[1]
+    width = plain.embeddings.shape[1]
+    assert plain.measurement_columns == 0
+    # Nuclei first: the order asked for is the order of the columns.
+    result = _drain(patch_embedding_job(replace(request, measurements=("nuclei", "tissue"))))[1]
+    np.testing.assert_array_equal(result.embeddings[:, :width], plain.embeddings)
+    with open_slide(sample_svs, mpp=0.499) as slide:
+        image = slide.read(region)
+    nuclei = [
+        graph_from_image(patch, 0.5, GraphConfig(kind="nuclei"), sub)
+        for patch, sub in zip(result.grid.cut(image), result.grid.regions(), strict=True)
+    ]
+    assert len(nuclei) == 9 and sum(g.num_nodes > 0 for g in nuclei) >= 5  # 511² read px: 3 x 3 patches
+    expected = np.hstack([pooled_measurements(nuclei), pooled_measurements(result.graphs)])
+    assert result.measurement_columns == expected.shape[1] == 14 + 16
+    np.testing.assert_allclose(result.embeddings[:, width:], expected, rtol=1e-6)
+    alone = _drain(patch_embedding_job(replace(request, measurements=("nuclei", "tissue"), embedding=False)))[1]
+    np.testing.assert_array_equal(alone.embeddings, result.embeddings[:, width:])
+    assert alone.measurement_columns == 30
+    for kinds in (("tissue", "tissue"), ("cells",)):
+        with pytest.raises(InputError, match="distinct entity kinds"):
+            replace(request, measurements=kinds)
+    with pytest.raises(InputError, match="without the embedding"):
+        replace(request, embedding=False)
