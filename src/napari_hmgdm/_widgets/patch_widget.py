@@ -25,6 +25,7 @@ from napari_hmgdm._layers import attention_layer_data, heatmap_kwargs, patch_lay
 from napari_hmgdm._widgets._bundled import BUNDLED_TOOLTIP, bundled_checkpoint
 from napari_hmgdm._widgets._dock import ScrollingDock
 from napari_hmgdm._widgets._legend import Legend
+from napari_hmgdm._widgets._patch_vector import VECTOR_TOOLTIP, VECTORS, vector_parts
 from napari_hmgdm._widgets._selection import RegionPicker
 from napari_hmgdm._widgets._status import StatusLine
 from napari_hmgdm._widgets.reconstruction_widget import chosen_vae
@@ -37,22 +38,6 @@ __all__ = ["PatchWidget"]
 
 MARKS = "patch marks"
 ATTENTION = "attention"
-# What each patch's vector holds: (whether it starts with the model's embedding, the entity kinds whose pooled
-# measurements follow; None: the kind of the "entities" box). Another kind's graph is built for its measurements only.
-VECTORS: dict[str, tuple[bool, tuple[str, ...] | None]] = {
-    "embedding": (True, ()),
-    "embedding + measurements": (True, None),
-    "embedding + tissue & nuclei": (True, ("tissue", "nuclei")),
-    "tissue & nuclei measurements": (False, ("tissue", "nuclei")),
-}
-VECTOR_TOOLTIP = (
-    "What the clusters and the classifier read for each patch: the model's embedding, with each patch's mean and "
-    "spread of its entities' colour, size and shape measurements appended (of the entities chosen above, or of "
-    "tissue and nuclei: a nuclei graph is then built per patch for its measurements), or those measurements alone. "
-    "Kather 2016, slide-grouped linear probe, macro-F1 (benchmarks/representation.py, the bundled model), with 10 "
-    "marked tiles per class: embedding 55.2 %, + tissue measurements 56.0 %, + tissue and nuclei measurements "
-    "58.3 %, tissue and nuclei measurements only 61.5 %; with every training tile 67.7, 69.5, 71.4 and 73.0 %."
-)
 
 
 class PatchWidget(ScrollingDock):
@@ -158,13 +143,8 @@ class PatchWidget(ScrollingDock):
         self.start(request)
 
     def vector_parts(self) -> tuple[tuple[str, ...], bool]:
-        """The "patch vector" choice as ``PatchRequest`` takes it: ``(measurements, embedding)``.
-
-        The entity kinds whose pooled measurements the vector holds, in order, and whether the model's embedding
-        comes first.
-        """
-        embedding, kinds = VECTORS[self.vector.value]
-        return ((self.kind.value,) if kinds is None else kinds), embedding
+        """The "patch vector" choice as ``PatchRequest`` takes it (:func:`vector_parts`)."""
+        return vector_parts(self.vector.value, self.kind.value)
 
     def start(self, request: PatchRequest) -> None:
         """Embed the patches of ``request`` in a worker thread."""
